@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { registerAllGradients } from './register-gradients.js';
 
 export type BackendName = 'gpu' | 'node' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: readonly BackendName[] = ['gpu', 'node', 'wasm', 'cpu'];
@@ -74,6 +75,7 @@ export function initBackend(opts: { prefer?: BackendName; quiet?: boolean } = {}
     const forced = opts.prefer ?? parseOverride(process.env.FACEGATE_BACKEND);
     const candidates = forced ? [forced] : BACKEND_ORDER;
     const skipped: BackendChoice['skipped'] = [];
+    await registerAllGradients();
     for (const name of candidates) {
       try {
         const tfName = await tryBackend(name);

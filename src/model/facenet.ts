@@ -1,0 +1,137 @@
+// FaceNet = backbone (EfficientFR or MobileFaceNet) + L2 normalisation. Training mode adds the
+// ArcFace head (images, labels -> loss); inference mode maps images to unit 512-d embeddings.
+import * as tf from '@tensorflow/tfjs-core';
+import { ForwardContext, ParamStore } from './layers.js';
+import { EfficientFR } from './efficientfr.js';
+import { MobileFaceNet } from './mobilefacenet.js';
+import { ArcFaceHead, ArcFaceOptions, ARCFACE_DEFAULTS, l2Normalize } from './arcface.js';
+import { ModelConfig, NORMALIZATION, modelConfig } from './config.js';
+
+interface Backbone {
+  forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D;
+}
+
+function buildBackbone(ps: ParamStore, cfg: ModelConfig): Backbone {
+  switch (cfg.variant) {
+    case 'efficientfr':
+      return new EfficientFR(ps, cfg);
+    case 'mobilefacenet':
+      return new MobileFaceNet(ps, cfg);
+  }
+}
+
+export class FaceNet {
+  readonly params: ParamStore;
+  private backbone: Backbone;
+
+  constructor(readonly config: ModelConfig, seed = 1) {
+    this.params = new ParamStore(seed);
+    this.backbone = buildBackbone(this.params, config);
+  }
+
+  static create(partial: Partial<ModelConfig> = {}, seed = 1): FaceNet {
+    return new FaceNet(modelConfig(partial), seed);
+  }
+
+  /** uint8-range RGB [N,H,W,3] (any dtype) -> normalised float input, resized if needed. */
+  preprocess(images: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      let x: tf.Tensor4D = tf.cast(images, 'float32');
+      const size = this.config.inputSize;
+      if (x.shape[1] !== size || x.shape[2] !== size) x = tf.image.resizeBilinear(x, [size, size], true);
+      return tf.div(tf.sub(x, NORMALIZATION.mean), NORMALIZATION.std) as tf.Tensor4D;
+    });
+  }
+
+  /** Raw (unnormalised) embeddings from preprocessed input. */
+  forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
+    return this.backbone.forward(x, ctx);
+  }
+
+  /** Inference: uint8-range RGB images -> L2-normalised embeddings [N, embeddingSize]. */
+  embed(images: tf.Tensor4D): tf.Tensor2D {
+    return tf.tidy(() => l2Normalize(this.forward(this.preprocess(images), { training: false })));
+  }
+
+  /** Embeds RGB crops (HWC uint8) in batches; returns one Float32Array per crop. */
+  async embedCrops(crops: { data: Uint8Array; width: number; height: number }[], batchSize = 16): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    const dim = this.config.embeddingSize;
+    for (let i = 0; i < crops.length; i += batchSize) {
+      const chunk = crops.slice(i, i + batchSize);
+      const emb = tf.tidy(() => {
+        const size = this.config.inputSize;
+        const batch = tf.stack(chunk.map((c) => tf.image.resizeBilinear(tf.tensor3d(c.data, [c.height, c.width, 3], 'float32'), [size, size], true)));
+        return this.embed(batch as tf.Tensor4D);
+      });
+      const data = (await emb.data()) as Float32Array;
+      emb.dispose();
+      for (let j = 0; j < chunk.length; j++) out.push(data.slice(j * dim, (j + 1) * dim));
+    }
+    return out;
+  }
+
+  /** Multiply-accumulates of one forward pass at the configured input size. */
+  countMacs(): number {
+    const macs = { count: 0 };
+    tf.tidy(() => {
+      const s = this.config.inputSize;
+      this.forward(tf.zeros([1, s, s, 3]) as tf.Tensor4D, { training: false, macs });
+    });
+    return macs.count;
+  }
+
+  dispose(): void {
+    this.params.dispose();
+  }
+}
+
+/** FaceNet plus its ArcFace head over the training identities: what a training run optimises. */
+export class TrainableFaceNet {
+  readonly head: ArcFaceHead;
+  readonly headParams: ParamStore;
+  constructor(readonly net: FaceNet, numClasses: number, readonly arcface: ArcFaceOptions = ARCFACE_DEFAULTS, seed = 1000) {
+    this.headParams = new ParamStore(seed);
+    this.head = new ArcFaceHead(this.headParams, net.config.embeddingSize, numClasses, arcface);
+  }
+
+  /** Trainable variables in a fixed order: backbone then head. Workers rely on this order. */
+  trainableVariables(): [string, tf.Variable][] {
+    return [...this.net.params.trainable.entries(), ...this.headParams.trainable.entries()];
+  }
+
+  bufferVariables(): [string, tf.Variable][] {
+    return [...this.net.params.buffers.entries()];
+  }
+
+  /**
+   * Training forward: images (uint8-range) and int labels -> loss, with the batch's BN moments
+   * collected in ctx for the moving averages and the cosine matrix for accuracy.
+   */
+  lossFn(images: tf.Tensor4D, labels: tf.Tensor1D, ctx: ForwardContext): { loss: tf.Scalar; cos: tf.Tensor2D } {
+    const emb = this.net.forward(this.net.preprocess(images), ctx);
+    return this.head.loss(emb, labels);
+  }
+
+  dispose(): void {
+    this.net.dispose();
+    this.headParams.dispose();
+  }
+}
+
+/** Cosine similarity of two unit embeddings. */
+export function cosineSimilarity(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+/** Euclidean distance of two embeddings. */
+export function euclideanDistance(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i]! - b[i]!;
+    s += d * d;
+  }
+  return Math.sqrt(s);
+}

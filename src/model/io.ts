@@ -1,0 +1,128 @@
+// Model folders on disk, readable on every backend without tfjs-node:
+//   model.json  - format tag, architecture config, weights manifest (tf.io weight specs)
+//   weights.bin - the tensors, little-endian float32, in manifest order
+//   meta.json   - what a user or the kiosk needs to know: input size, normalisation, thresholds...
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { FaceNet } from './facenet.js';
+import { ModelConfig, ModelConfigSchema, NORMALIZATION } from './config.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+
+export const MODEL_FORMAT = 'facegate-embedder/1';
+
+export interface ModelMeta {
+  name: string;
+  version: string;
+  created: string;
+  config: ModelConfig;
+  normalization: { mean: number; std: number };
+  /** Channel order and layout of the expected input crop. */
+  input: { size: number; channels: 'RGB'; alignment: 'arcface-5pt' };
+  embeddingSize: number;
+  parameters: number;
+  macs: number;
+  /** Recommended decision thresholds (filled in by training/eval). */
+  thresholds?: {
+    cosine?: { far1e3?: number; bestAccuracy?: number };
+    euclidean?: { far1e3?: number; bestAccuracy?: number };
+  };
+  training?: Record<string, unknown>;
+  metrics?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+interface ModelJson {
+  format: string;
+  config: ModelConfig;
+  weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+}
+
+/** Encode named tensors to one buffer + specs (the tf.io weights format). */
+export async function encodeTensors(named: [string, tf.Tensor][]): Promise<{ data: Uint8Array; specs: tf.io.WeightsManifestEntry[] }> {
+  const map: tf.NamedTensorMap = {};
+  for (const [n, t] of named) map[n] = t;
+  const { data, specs } = await tf.io.encodeWeights(map);
+  return { data: new Uint8Array(data), specs };
+}
+
+export function decodeTensors(data: Uint8Array, specs: tf.io.WeightsManifestEntry[]): tf.NamedTensorMap {
+  const buf = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer;
+  return tf.io.decodeWeights(buf, specs);
+}
+
+/** Writes tensors as `<base>.json` (specs) + `<base>.bin`; used for checkpoints and optimizer state. */
+export async function saveTensorFile(dir: string, base: string, named: [string, tf.Tensor][], extra: Record<string, unknown> = {}): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const { data, specs } = await encodeTensors(named);
+  await writeFileAtomic(path.join(dir, `${base}.bin`), data);
+  await writeFileAtomic(path.join(dir, `${base}.json`), JSON.stringify({ ...extra, weights: specs }, null, 1));
+}
+
+export async function loadTensorFile(dir: string, base: string): Promise<{ tensors: tf.NamedTensorMap; extra: Record<string, unknown> }> {
+  const json = JSON.parse(await readFile(path.join(dir, `${base}.json`), 'utf8')) as { weights: tf.io.WeightsManifestEntry[] } & Record<string, unknown>;
+  const data = await readFile(path.join(dir, `${base}.bin`));
+  const { weights, ...extra } = json;
+  return { tensors: decodeTensors(data, weights), extra };
+}
+
+/** Copies named tensors into existing variables, checking names and shapes. */
+export function assignVariables(vars: [string, tf.Variable][], tensors: tf.NamedTensorMap, what: string): void {
+  for (const [name, v] of vars) {
+    const t = tensors[name];
+    if (!t) throw new Error(`${what}: missing tensor ${name}`);
+    if (!tf.util.arraysEqual(t.shape, v.shape)) throw new Error(`${what}: ${name} has shape [${t.shape}], model expects [${v.shape}]`);
+    v.assign(t);
+  }
+}
+
+export function defaultMeta(net: FaceNet, name: string, version = '1'): ModelMeta {
+  return {
+    name,
+    version,
+    created: new Date().toISOString(),
+    config: net.config,
+    normalization: { ...NORMALIZATION },
+    input: { size: net.config.inputSize, channels: 'RGB', alignment: 'arcface-5pt' },
+    embeddingSize: net.config.embeddingSize,
+    parameters: net.params.countTrainable(),
+    macs: net.countMacs(),
+  };
+}
+
+/** Saves the embedder (backbone + BN statistics, no ArcFace head) as a model folder. */
+export async function saveModel(dir: string, net: FaceNet, meta: ModelMeta): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const { data, specs } = await encodeTensors(net.params.all());
+  const modelJson: ModelJson = { format: MODEL_FORMAT, config: net.config, weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
+  await writeFileAtomic(path.join(dir, 'weights.bin'), data);
+  await writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+  // model.json last: its presence marks a complete folder.
+  await writeFileAtomic(path.join(dir, 'model.json'), JSON.stringify(modelJson, null, 1) + '\n');
+}
+
+export async function readMeta(dir: string): Promise<ModelMeta> {
+  return JSON.parse(await readFile(path.join(dir, 'meta.json'), 'utf8')) as ModelMeta;
+}
+
+export async function loadModel(dir: string): Promise<{ net: FaceNet; meta: ModelMeta }> {
+  let modelJson: ModelJson;
+  try {
+    modelJson = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as ModelJson;
+  } catch (err) {
+    throw new Error(`no model at ${dir}: ${(err as Error).message}`);
+  }
+  if (modelJson.format !== MODEL_FORMAT) throw new Error(`${dir}/model.json: unknown format "${modelJson.format}"`);
+  const config = ModelConfigSchema.parse(modelJson.config);
+  const group = modelJson.weightsManifest[0]!;
+  const data = await readFile(path.join(dir, group.paths[0]!));
+  const tensors = decodeTensors(data, group.weights);
+  const net = new FaceNet(config);
+  try {
+    assignVariables(net.params.all(), tensors, dir);
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+  const meta = await readMeta(dir).catch(() => defaultMeta(net, path.basename(dir)));
+  return { net, meta };
+}

@@ -1,0 +1,194 @@
+// A minimal PyTorch-style module system over tf.Variables, in the spirit of arcface_torch:
+// layers own named parameters, a forward pass is a plain function, and the trainer sees one
+// flat, ordered list of trainable variables (which data-parallel workers can mirror exactly).
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Per-forward state: training mode, and the batch statistics BatchNorm layers measured. */
+export interface ForwardContext {
+  training: boolean;
+  /** Filled in training mode: name -> [batch mean, batch variance], for the moving averages. */
+  bnStats?: Map<string, [tf.Tensor1D, tf.Tensor1D]>;
+  /** When present, conv and dense layers add their multiply-accumulates (for `model info`). */
+  macs?: { count: number };
+}
+
+/** Owns every variable of a model, keyed by a stable dotted name. */
+export class ParamStore {
+  readonly trainable = new Map<string, tf.Variable>();
+  /** Non-trainable state saved with the model (BatchNorm moving mean/variance). */
+  readonly buffers = new Map<string, tf.Variable>();
+  private seed: number;
+
+  constructor(seed = 1) {
+    this.seed = seed;
+  }
+
+  nextSeed(): number {
+    return this.seed++;
+  }
+
+  param(name: string, init: () => tf.Tensor): tf.Variable {
+    if (this.trainable.has(name) || this.buffers.has(name)) throw new Error(`duplicate parameter ${name}`);
+    // Engine-wide variable names must be unique, so TF.js names them; ours live in the map.
+    const v = tf.tidy(() => tf.variable(init(), true));
+    this.trainable.set(name, v);
+    return v;
+  }
+
+  buffer(name: string, init: () => tf.Tensor): tf.Variable {
+    if (this.trainable.has(name) || this.buffers.has(name)) throw new Error(`duplicate parameter ${name}`);
+    const v = tf.tidy(() => tf.variable(init(), false));
+    this.buffers.set(name, v);
+    return v;
+  }
+
+  /** Every variable, trainable first, in creation order (the serialisation order). */
+  all(): [string, tf.Variable][] {
+    return [...this.trainable.entries(), ...this.buffers.entries()];
+  }
+
+  countTrainable(): number {
+    let n = 0;
+    for (const v of this.trainable.values()) n += v.size;
+    return n;
+  }
+
+  dispose(): void {
+    for (const [, v] of this.all()) v.dispose();
+    this.trainable.clear();
+    this.buffers.clear();
+  }
+}
+
+/** Kaiming-normal (fan-in, gain sqrt(2)) as torchvision does for conv layers followed by ReLU. */
+function heNormal(shape: number[], fanIn: number, seed: number): tf.Tensor {
+  return tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed);
+}
+
+export class Conv2d {
+  readonly w: tf.Variable;
+  constructor(
+    ps: ParamStore,
+    readonly name: string,
+    inC: number,
+    outC: number,
+    readonly k: number,
+    readonly stride = 1,
+    readonly pad: 'same' | 'valid' = 'same',
+  ) {
+    this.w = ps.param(`${name}.w`, () => heNormal([k, k, inC, outC], k * k * inC, ps.nextSeed()));
+  }
+  forward(x: tf.Tensor4D, ctx?: ForwardContext): tf.Tensor4D {
+    const y = tf.conv2d(x, this.w as tf.Tensor4D, this.stride, this.pad);
+    if (ctx?.macs) ctx.macs.count += (y.size / y.shape[0]) * this.k * this.k * x.shape[3];
+    return y;
+  }
+}
+
+export class DepthwiseConv2d {
+  readonly w: tf.Variable;
+  constructor(
+    ps: ParamStore,
+    readonly name: string,
+    channels: number,
+    readonly k: number,
+    readonly stride = 1,
+    readonly pad: 'same' | 'valid' = 'same',
+  ) {
+    this.w = ps.param(`${name}.w`, () => heNormal([k, k, channels, 1], k * k, ps.nextSeed()));
+  }
+  forward(x: tf.Tensor4D, ctx?: ForwardContext): tf.Tensor4D {
+    const y = tf.depthwiseConv2d(x, this.w as tf.Tensor4D, this.stride, this.pad);
+    if (ctx?.macs) ctx.macs.count += (y.size / y.shape[0]) * this.k * this.k;
+    return y;
+  }
+}
+
+export class Dense {
+  readonly w: tf.Variable;
+  constructor(ps: ParamStore, readonly name: string, inF: number, outF: number) {
+    this.w = ps.param(`${name}.w`, () => tf.randomNormal([inF, outF], 0, Math.sqrt(1 / inF), 'float32', ps.nextSeed()));
+  }
+  forward(x: tf.Tensor2D, ctx?: ForwardContext): tf.Tensor2D {
+    if (ctx?.macs) ctx.macs.count += this.w.size;
+    return tf.matMul(x, this.w as tf.Tensor2D);
+  }
+}
+
+/**
+ * BatchNorm over the last axis. In training it normalises with the batch's own moments (their
+ * gradient flows through tf.moments) and reports them in ctx.bnStats; the trainer folds them
+ * into the moving averages after the step, outside the gradient tape.
+ */
+export class BatchNorm {
+  readonly gamma: tf.Variable;
+  readonly beta: tf.Variable;
+  readonly movingMean: tf.Variable;
+  readonly movingVar: tf.Variable;
+  constructor(
+    ps: ParamStore,
+    readonly name: string,
+    channels: number,
+    readonly eps = 1e-5,
+    opts: { affine?: boolean; scale?: boolean } = {},
+  ) {
+    const affine = opts.affine ?? true;
+    // arcface_torch's final "features" BatchNorm1d fixes gamma at 1 (no scale).
+    this.gamma = opts.scale === false || !affine
+      ? ps.buffer(`${name}.gamma`, () => tf.ones([channels]))
+      : ps.param(`${name}.gamma`, () => tf.ones([channels]));
+    this.beta = affine ? ps.param(`${name}.beta`, () => tf.zeros([channels])) : ps.buffer(`${name}.beta`, () => tf.zeros([channels]));
+    this.movingMean = ps.buffer(`${name}.moving_mean`, () => tf.zeros([channels]));
+    this.movingVar = ps.buffer(`${name}.moving_var`, () => tf.ones([channels]));
+  }
+  forward<T extends tf.Tensor>(x: T, ctx: ForwardContext): T {
+    if (!ctx.training) {
+      return tf.batchNorm(x, this.movingMean, this.movingVar, this.beta, this.gamma, this.eps) as T;
+    }
+    const axes = x.shape.map((_, i) => i).slice(0, -1);
+    const { mean, variance } = tf.moments(x, axes);
+    ctx.bnStats?.set(this.name, [mean as tf.Tensor1D, variance as tf.Tensor1D]);
+    return tf.batchNorm(x, mean, variance, this.beta, this.gamma, this.eps) as T;
+  }
+}
+
+export class PReLU {
+  readonly alpha: tf.Variable;
+  constructor(ps: ParamStore, name: string, channels: number) {
+    this.alpha = ps.param(`${name}.alpha`, () => tf.fill([channels], 0.25));
+  }
+  forward<T extends tf.Tensor>(x: T): T {
+    return tf.prelu(x, this.alpha as tf.Tensor) as T;
+  }
+}
+
+export type Activation = 'relu' | 'prelu' | 'none';
+
+/** Conv (regular or depthwise) + BN + activation: the unit both backbones are built from. */
+export class ConvBnAct {
+  private conv: Conv2d | DepthwiseConv2d;
+  private bn: BatchNorm;
+  private prelu?: PReLU;
+  constructor(
+    ps: ParamStore,
+    name: string,
+    inC: number,
+    outC: number,
+    k: number,
+    stride: number,
+    private act: Activation,
+    depthwise = false,
+    pad: 'same' | 'valid' = 'same',
+  ) {
+    if (depthwise && inC !== outC) throw new Error(`${name}: depthwise conv keeps channels`);
+    this.conv = depthwise ? new DepthwiseConv2d(ps, `${name}.dw`, inC, k, stride, pad) : new Conv2d(ps, `${name}.conv`, inC, outC, k, stride, pad);
+    this.bn = new BatchNorm(ps, `${name}.bn`, outC);
+    if (act === 'prelu') this.prelu = new PReLU(ps, `${name}.prelu`, outC);
+  }
+  forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
+    const y = this.bn.forward(this.conv.forward(x, ctx), ctx);
+    if (this.act === 'relu') return tf.relu(y);
+    if (this.prelu) return this.prelu.forward(y);
+    return y;
+  }
+}

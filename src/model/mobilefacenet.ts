@@ -1,0 +1,69 @@
+// Edge variant: MobileFaceNet (Chen et al. 2018), as in InsightFace's arcface_torch.
+// Inverted residual bottlenecks with PReLU, and a global depthwise conv (GDC) instead of average
+// pooling, which keeps where in the face a feature was seen: the reason it beats GAP on faces.
+import * as tf from '@tensorflow/tfjs-core';
+import { BatchNorm, ConvBnAct, ForwardContext, ParamStore, Conv2d } from './layers.js';
+import type { ModelConfig } from './config.js';
+
+class Bottleneck {
+  private expand: ConvBnAct;
+  private dw: ConvBnAct;
+  private project: ConvBnAct;
+  private residual: boolean;
+  constructor(ps: ParamStore, name: string, inC: number, outC: number, stride: number, t: number) {
+    const hidden = inC * t;
+    this.expand = new ConvBnAct(ps, `${name}.expand`, inC, hidden, 1, 1, 'prelu');
+    this.dw = new ConvBnAct(ps, `${name}.dw`, hidden, hidden, 3, stride, 'prelu', true);
+    this.project = new ConvBnAct(ps, `${name}.project`, hidden, outC, 1, 1, 'none');
+    this.residual = stride === 1 && inC === outC;
+  }
+  forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
+    const y = this.project.forward(this.dw.forward(this.expand.forward(x, ctx), ctx), ctx);
+    return this.residual ? tf.add(x, y) : y;
+  }
+}
+
+/** [expansion t, channels c, repeats n, first stride s], the paper's table 1. */
+const SETTINGS: [number, number, number, number][] = [
+  [2, 64, 5, 2],
+  [4, 128, 1, 2],
+  [2, 128, 6, 1],
+  [4, 128, 1, 2],
+  [2, 128, 2, 1],
+];
+
+export class MobileFaceNet {
+  private stem: ConvBnAct;
+  private stemDw: ConvBnAct;
+  private blocks: Bottleneck[] = [];
+  private head: ConvBnAct;
+  private gdc: ConvBnAct;
+  private linear: Conv2d;
+  private bn: BatchNorm;
+  constructor(ps: ParamStore, cfg: ModelConfig) {
+    const w = (c: number) => Math.max(8, Math.round(c * cfg.width));
+    this.stem = new ConvBnAct(ps, 'stem', 3, w(64), 3, 2, 'prelu');
+    this.stemDw = new ConvBnAct(ps, 'stem_dw', w(64), w(64), 3, 1, 'prelu', true);
+    let inC = w(64);
+    SETTINGS.forEach(([t, c, n, s], i) => {
+      for (let j = 0; j < n; j++) {
+        this.blocks.push(new Bottleneck(ps, `block${i + 1}.${j}`, inC, w(c), j === 0 ? s : 1, t));
+        inC = w(c);
+      }
+    });
+    const headC = w(512);
+    this.head = new ConvBnAct(ps, 'conv_head', inC, headC, 1, 1, 'prelu');
+    // Input /16 at the end (four stride-2 stages): 7x7 at 112 px. GDC spans the whole map.
+    const k = Math.ceil(cfg.inputSize / 16);
+    this.gdc = new ConvBnAct(ps, 'gdc', headC, headC, k, 1, 'none', true, 'valid');
+    this.linear = new Conv2d(ps, 'embedding.linear', headC, cfg.embeddingSize, 1);
+    this.bn = new BatchNorm(ps, 'embedding.bn', cfg.embeddingSize, 1e-5, { scale: false });
+  }
+  forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
+    let h = this.stemDw.forward(this.stem.forward(x, ctx), ctx);
+    for (const b of this.blocks) h = b.forward(h, ctx);
+    h = this.gdc.forward(this.head.forward(h, ctx), ctx);
+    const e = this.linear.forward(h, ctx);
+    return this.bn.forward(tf.reshape(e, [e.shape[0], e.shape[3]]) as tf.Tensor2D, ctx);
+  }
+}

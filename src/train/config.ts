@@ -1,0 +1,41 @@
+// Every knob of a training run, validated once; saved as config.json in the run folder.
+// Defaults follow the seed: Adam 1e-3, ReduceLROnPlateau(max val acc, 0.5, patience 2),
+// 12% held out (40% of it test), 75% of training images duplicated flipped and rotated.
+import { z } from 'zod';
+import { VARIANTS } from '../model/config.js';
+
+export const TrainConfigSchema = z.object({
+  data: z.array(z.string()).min(1),
+  runDir: z.string(),
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/i).default('facegate'),
+  variant: z.enum(VARIANTS).default('mobilefacenet'),
+  inputSize: z.number().int().min(32).max(448).default(112),
+  embeddingSize: z.number().int().min(16).max(2048).default(512),
+  width: z.number().positive().default(1),
+  epochs: z.number().int().min(1).default(30),
+  batchSize: z.number().int().min(1).default(64),
+  /** Images per forward/backward pass (the BatchNorm batch); bounded by the 4 GiB WASM heap. */
+  microBatch: z.number().int().min(1).default(16),
+  lr: z.number().positive().default(1e-3),
+  weightDecay: z.number().min(0).default(0),
+  warmupEpochs: z.number().min(0).default(0),
+  plateau: z
+    .object({ factor: z.number().positive().max(1).default(0.5), patience: z.number().int().min(0).default(2), minLr: z.number().min(0).default(1e-6) })
+    .default({ factor: 0.5, patience: 2, minLr: 1e-6 }),
+  s: z.number().positive().default(30),
+  m: z.number().min(0).max(1.5).default(0.5),
+  workers: z.number().int().min(0).optional(),
+  seed: z.number().int().default(42),
+  holdout: z.number().min(0).max(0.9).default(0.12),
+  testFraction: z.number().min(0).max(1).default(0.4),
+  minImagesPerClass: z.number().int().min(1).default(2),
+  checkpointEvery: z.number().int().min(1).default(10),
+  augment: z.record(z.string(), z.unknown()).optional(),
+  loaderWorkers: z.number().int().min(0).default(1),
+  cache: z.boolean().default(true),
+  valPairs: z.string().optional(),
+  valRoot: z.string().optional(),
+  /** Stop after this many batches per epoch (quick experiments and tests). */
+  maxBatchesPerEpoch: z.number().int().min(1).optional(),
+});
+export type TrainConfig = z.infer<typeof TrainConfigSchema>;

@@ -1,0 +1,73 @@
+// The embedder: shapes, unit norm, size figures, save/load on disk, no tensor leaks.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/engine/backend.js';
+import { FaceNet, cosineSimilarity, euclideanDistance } from '../src/model/facenet.js';
+import { defaultMeta, loadModel, saveModel } from '../src/model/io.js';
+import { readCrop } from '../src/train/validate.js';
+
+await initBackend({ quiet: true });
+const glint = new URL('../../shared/data/train/glint/', import.meta.url).pathname;
+
+test('both variants give unit-norm 512-d embeddings; MobileFaceNet has the published size', () => {
+  for (const variant of ['efficientfr', 'mobilefacenet'] as const) {
+    const net = FaceNet.create({ variant, inputSize: 112 });
+    const x = tf.randomUniform([2, 112, 112, 3], 0, 255) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    const e = net.embed(x);
+    assert.deepEqual(e.shape, [2, 512]);
+    const norms = tf.tidy(() => tf.norm(e, 2, 1).dataSync());
+    for (const n of norms) assert.ok(Math.abs(n - 1) < 1e-4);
+    e.dispose();
+    assert.equal(tf.memory().numTensors, before, 'no tensors left behind by embed');
+    x.dispose();
+    if (variant === 'mobilefacenet') {
+      // MobileFaceNet (Chen et al.): about 1M parameters and 221M multiply-adds at 112 px.
+      assert.ok(Math.abs(net.countMacs() / 1e6 - 221) < 5, `${net.countMacs()}`);
+      assert.ok(net.params.countTrainable() > 0.9e6 && net.params.countTrainable() < 1.4e6);
+    }
+    net.dispose();
+  }
+});
+
+test('224 px input works for the seed backbone', () => {
+  const net = FaceNet.create({ variant: 'efficientfr', inputSize: 224 });
+  const e = net.embed(tf.zeros([1, 224, 224, 3]) as tf.Tensor4D);
+  assert.deepEqual(e.shape, [1, 512]);
+  e.dispose();
+  net.dispose();
+});
+
+test('a saved model folder loads back to identical embeddings of real faces', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'facegate-model-'));
+  try {
+    const net = FaceNet.create({ variant: 'mobilefacenet' }, 7);
+    const crops = await Promise.all(['Barack_Obama/0.jpg', 'Barack_Obama/1.jpg', 'Drew_Barrymore/' + (await readdir(path.join(glint, 'Drew_Barrymore')))[0]].map((f) => readCrop(path.join(glint, f), 112)));
+    const imgs = crops.map((data) => ({ data, width: 112, height: 112 }));
+    const a = await net.embedCrops(imgs);
+    await saveModel(dir, net, defaultMeta(net, 'unit-test'));
+    const { net: loaded, meta } = await loadModel(dir);
+    assert.equal(meta.name, 'unit-test');
+    assert.equal(meta.embeddingSize, 512);
+    const b = await loaded.embedCrops(imgs);
+    for (let i = 0; i < a.length; i++) for (let j = 0; j < 512; j++) assert.equal(a[i]![j], b[i]![j]);
+    // A different seed gives a different model: the comparison above can fail.
+    const other = FaceNet.create({ variant: 'mobilefacenet' }, 8);
+    const c = await other.embedCrops(imgs);
+    assert.ok(cosineSimilarity(a[0]!, c[0]!) < 0.999);
+    assert.ok(Math.abs(euclideanDistance(a[0]!, a[2]!) ** 2 - (2 - 2 * cosineSimilarity(a[0]!, a[2]!))) < 1e-4);
+    net.dispose();
+    loaded.dispose();
+    other.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('loading a folder without a model says so', async () => {
+  await assert.rejects(loadModel('/nonexistent/model'), /no model at/);
+});
