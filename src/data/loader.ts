@@ -44,6 +44,8 @@ export interface Batch {
   /** n * inputSize * inputSize * 3 bytes, RGB, row-major, sample after sample. */
   images: Uint8Array;
   labels: Int32Array;
+  /** Index into the loader's items of each sample (e.g. to look up cached teacher embeddings). */
+  items: Int32Array;
   n: number;
   /** Position of this batch in the epoch, 0-based (what to store in a checkpoint). */
   index: number;
@@ -214,8 +216,9 @@ export class BatchLoader {
       });
     }
     if (res.kept.length === 0) return null;
-    const labels = Int32Array.from(res.kept, (k) => this.items[taskItems[k]].label);
-    return { images: res.images, labels, n: res.kept.length, index };
+    const items = Int32Array.from(res.kept, (k) => taskItems[k]);
+    const labels = Int32Array.from(items, (i) => this.items[i].label);
+    return { images: res.images, labels, items, n: res.kept.length, index };
   }
 
   private exec(req: BatchRequest): Promise<BatchResult> {

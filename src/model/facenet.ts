@@ -1,7 +1,7 @@
 // FaceNet = backbone (EfficientFR or MobileFaceNet) + L2 normalisation. Training mode adds the
 // ArcFace head (images, labels -> loss); inference mode maps images to unit 512-d embeddings.
 import * as tf from '@tensorflow/tfjs-core';
-import { ForwardContext, ParamStore } from './layers.js';
+import { Dense, ForwardContext, ParamStore } from './layers.js';
 import { EfficientFR } from './efficientfr.js';
 import { MobileFaceNet } from './mobilefacenet.js';
 import { ArcFaceHead, ArcFaceOptions, ARCFACE_DEFAULTS, l2Normalize } from './arcface.js';
@@ -86,16 +86,35 @@ export class FaceNet {
   }
 }
 
+/**
+ * Knowledge distillation from a pretrained teacher's (cached) embeddings.
+ * 'projection': a learned linear map from our embedding to the teacher's space, loss 1 - cos;
+ * 'similarity': match the in-batch cosine-similarity matrices (dimension-free).
+ */
+export interface DistillOptions {
+  mode: 'projection' | 'similarity';
+  teacherDim: number;
+  weight: number;
+}
+
 /** FaceNet plus its ArcFace head over the training identities: what a training run optimises. */
 export class TrainableFaceNet {
   readonly head: ArcFaceHead;
   readonly headParams: ParamStore;
-  constructor(readonly net: FaceNet, numClasses: number, readonly arcface: ArcFaceOptions = ARCFACE_DEFAULTS, seed = 1000) {
+  private projection?: Dense;
+  constructor(
+    readonly net: FaceNet,
+    numClasses: number,
+    readonly arcface: ArcFaceOptions = ARCFACE_DEFAULTS,
+    seed = 1000,
+    readonly distill?: DistillOptions,
+  ) {
     this.headParams = new ParamStore(seed);
     this.head = new ArcFaceHead(this.headParams, net.config.embeddingSize, numClasses, arcface);
+    if (distill?.mode === 'projection') this.projection = new Dense(this.headParams, 'distill.projection', net.config.embeddingSize, distill.teacherDim);
   }
 
-  /** Trainable variables in a fixed order: backbone then head. Workers rely on this order. */
+  /** Trainable variables in a fixed order: backbone then heads. Workers rely on this order. */
   trainableVariables(): [string, tf.Variable][] {
     return [...this.net.params.trainable.entries(), ...this.headParams.trainable.entries()];
   }
@@ -106,11 +125,28 @@ export class TrainableFaceNet {
 
   /**
    * Training forward: images (uint8-range) and int labels -> loss, with the batch's BN moments
-   * collected in ctx for the moving averages and the cosine matrix for accuracy.
+   * collected in ctx for the moving averages and the cosine matrix for accuracy. With a teacher
+   * batch [n, teacherDim] (unit rows) the distillation term is added.
    */
-  lossFn(images: tf.Tensor4D, labels: tf.Tensor1D, ctx: ForwardContext): { loss: tf.Scalar; cos: tf.Tensor2D } {
+  lossFn(images: tf.Tensor4D, labels: tf.Tensor1D, ctx: ForwardContext, teacher?: tf.Tensor2D): { loss: tf.Scalar; cos: tf.Tensor2D; distill?: tf.Scalar } {
     const emb = this.net.forward(this.net.preprocess(images), ctx);
-    return this.head.loss(emb, labels);
+    const { loss, cos } = this.head.loss(emb, labels);
+    if (!teacher || !this.distill) return { loss, cos };
+    const distill = this.distillLoss(emb, teacher);
+    return { loss: tf.add(loss, tf.mul(distill, this.distill.weight)) as tf.Scalar, cos, distill };
+  }
+
+  private distillLoss(emb: tf.Tensor2D, teacher: tf.Tensor2D): tf.Scalar {
+    return tf.tidy(() => {
+      const e = l2Normalize(emb);
+      if (this.projection) {
+        const p = l2Normalize(this.projection.forward(e));
+        return tf.sub(1, tf.mean(tf.sum(tf.mul(p, teacher), 1))) as tf.Scalar;
+      }
+      const ss = tf.matMul(e, e, false, true);
+      const st = tf.matMul(teacher, teacher, false, true);
+      return tf.mean(tf.square(tf.sub(ss, st))) as tf.Scalar;
+    });
   }
 
   dispose(): void {

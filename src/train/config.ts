@@ -35,6 +35,10 @@ export const TrainConfigSchema = z.object({
   cache: z.boolean().default(true),
   valPairs: z.string().optional(),
   valRoot: z.string().optional(),
+  /** Teacher embedding cache (see `facegate teacher`) for knowledge distillation. */
+  teacher: z.string().optional(),
+  distillMode: z.enum(['projection', 'similarity']).default('projection'),
+  distillWeight: z.number().min(0).default(5),
   /** Stop after this many batches per epoch (quick experiments and tests). */
   maxBatchesPerEpoch: z.number().int().min(1).optional(),
 });

@@ -2,7 +2,7 @@
 // and gradients for the micro-batches the main thread hands it.
 import { parentPort } from 'node:worker_threads';
 import { initBackend, type BackendName } from '../engine/backend.js';
-import { FaceNet, TrainableFaceNet } from '../model/facenet.js';
+import { FaceNet, TrainableFaceNet, type DistillOptions } from '../model/facenet.js';
 import type { ModelConfig } from '../model/config.js';
 import type { ArcFaceOptions } from '../model/arcface.js';
 import { flatSize, writeFlat } from './flat.js';
@@ -10,7 +10,7 @@ import { accumulateGradients, emptySums, type MicroBatch } from './gradients.js'
 
 
 export type WorkerRequest =
-  | { type: 'init'; config: ModelConfig; numClasses: number; arcface: ArcFaceOptions; backend: BackendName }
+  | { type: 'init'; config: ModelConfig; numClasses: number; arcface: ArcFaceOptions; distill?: DistillOptions; backend: BackendName }
   | { type: 'step'; id: number; params: Float32Array; micro: MicroBatch[] };
 
 let tm: TrainableFaceNet | undefined;
@@ -19,7 +19,7 @@ parentPort!.on('message', async (msg: WorkerRequest) => {
   try {
     if (msg.type === 'init') {
       await initBackend({ prefer: msg.backend, quiet: true });
-      tm = new TrainableFaceNet(new FaceNet(msg.config), msg.numClasses, msg.arcface);
+      tm = new TrainableFaceNet(new FaceNet(msg.config), msg.numClasses, msg.arcface, 1000, msg.distill);
       parentPort!.postMessage({ type: 'ready' });
       return;
     }

@@ -8,12 +8,16 @@ export interface MicroBatch {
   /** n * S * S * 3 RGB bytes at the model's input size. */
   images: Uint8Array;
   labels: Int32Array;
+  /** Teacher embeddings, n * teacherDim, unit rows (distillation only). */
+  teacher?: Float32Array;
 }
 
 /** Sums over micro-batches, each term weighted by its size (divide by `count` for means). */
 export interface GradientSums {
   count: number;
   lossSum: number;
+  /** Sum of the distillation term alone (0 without a teacher). */
+  distillSum: number;
   correct: number;
   grads: Float32Array;
   /** Batch moments of every BatchNorm layer, [mean..., var...] in bnLayers() order, size-weighted. */
@@ -34,12 +38,13 @@ export function bnStatsSize(tm: TrainableFaceNet): number {
 }
 
 export function emptySums(tm: TrainableFaceNet, gradSize: number): GradientSums {
-  return { count: 0, lossSum: 0, correct: 0, grads: new Float32Array(gradSize), bnStats: new Float32Array(bnStatsSize(tm)) };
+  return { count: 0, lossSum: 0, distillSum: 0, correct: 0, grads: new Float32Array(gradSize), bnStats: new Float32Array(bnStatsSize(tm)) };
 }
 
 export function addSums(into: GradientSums, from: GradientSums): void {
   into.count += from.count;
   into.lossSum += from.lossSum;
+  into.distillSum += from.distillSum;
   into.correct += from.correct;
   for (let i = 0; i < into.grads.length; i++) into.grads[i]! += from.grads[i]!;
   for (let i = 0; i < into.bnStats.length; i++) into.bnStats[i]! += from.bnStats[i]!;
@@ -56,11 +61,14 @@ export function accumulateGradients(tm: TrainableFaceNet, batch: MicroBatch, sum
   const layers = bnLayers(tm);
   const ctx: ForwardContext = { training: true, bnStats: new Map() };
   let cos: tf.Tensor2D | undefined;
+  let distill: tf.Scalar | undefined;
   const { value, grads } = tf.tidy(() => {
     const images = tf.tensor4d(Float32Array.from(batch.images), [n, size, size, 3]);
     const labels = tf.tensor1d(batch.labels, 'int32');
+    const teacher = batch.teacher && tm.distill ? tf.tensor2d(batch.teacher, [n, tm.distill.teacherDim]) : undefined;
     return tf.variableGrads(() => {
-      const out = tm.lossFn(images, labels, ctx);
+      const out = tm.lossFn(images, labels, ctx, teacher);
+      if (out.distill) distill = tf.keep(out.distill);
       // Kept past variableGrads' internal tidy: accuracy and BN moments are read afterwards.
       cos = tf.keep(out.cos);
       for (const [m, v] of ctx.bnStats!.values()) {
@@ -73,6 +81,7 @@ export function accumulateGradients(tm: TrainableFaceNet, batch: MicroBatch, sum
   try {
     sums.count += n;
     sums.lossSum += (value.dataSync()[0] as number) * n;
+    if (distill) sums.distillSum += (distill.dataSync()[0] as number) * n;
     const pred = tf.tidy(() => tf.argMax(cos!, 1).dataSync());
     for (let i = 0; i < n; i++) if (pred[i] === batch.labels[i]) sums.correct++;
     let o = 0;
@@ -98,7 +107,7 @@ export function accumulateGradients(tm: TrainableFaceNet, batch: MicroBatch, sum
       b += l.channels;
     }
   } finally {
-    tf.dispose([value, ...Object.values(grads), cos!]);
+    tf.dispose([value, ...Object.values(grads), cos!, ...(distill ? [distill] : [])]);
     for (const [m, v] of ctx.bnStats!.values()) tf.dispose([m, v]);
   }
 }

@@ -7,6 +7,8 @@ export interface EpochRecord {
   epoch: number;
   trainLoss: number;
   trainAcc: number;
+  /** Distillation term alone (runs with a teacher). */
+  distillLoss?: number;
   valLoss?: number;
   valAcc?: number;
   /** 10-fold verification accuracy on the validation pairs. */
@@ -17,7 +19,7 @@ export interface EpochRecord {
   imagesPerSecond: number;
 }
 
-const COLUMNS: (keyof EpochRecord)[] = ['epoch', 'trainLoss', 'trainAcc', 'valLoss', 'valAcc', 'verifAcc', 'verifStd', 'lr', 'seconds', 'imagesPerSecond'];
+const COLUMNS: (keyof EpochRecord)[] = ['epoch', 'trainLoss', 'trainAcc', 'distillLoss', 'valLoss', 'valAcc', 'verifAcc', 'verifStd', 'lr', 'seconds', 'imagesPerSecond'];
 
 export function historyCsv(history: EpochRecord[]): string {
   const rows = history.map((r) => COLUMNS.map((c) => (r[c] === undefined ? '' : String(r[c]))).join(','));

@@ -84,7 +84,7 @@ export class WorkerGradients implements GradientEngine {
     backend: BackendName,
   ) {
     const url = new URL('./grad-worker.ts', import.meta.url);
-    const init: WorkerRequest = { type: 'init', config: tm.net.config, numClasses: tm.head.numClasses, arcface: tm.arcface, backend };
+    const init: WorkerRequest = { type: 'init', config: tm.net.config, numClasses: tm.head.numClasses, arcface: tm.arcface, distill: tm.distill, backend };
     this.replicas = Array.from({ length: workers }, () => new Replica(startWorker(url), init));
   }
   /** Resolves when every replica has its backend and model. */

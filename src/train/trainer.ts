@@ -23,6 +23,7 @@ import { createGradientEngine, defaultWorkerCount, type GradientEngine } from '.
 import { loadCheckpoint, markLatest, prunePeriodic, resolveCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
 import { writeHistory, type EpochRecord } from './history.js';
 import { PairValidator, closedSetBatch } from './validate.js';
+import { TeacherCache } from './teacher-cache.js';
 
 export interface TrainOptions {
   /** Run folder or checkpoint folder to continue from. */
@@ -66,8 +67,14 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
   await writeFileAtomic(path.join(runDir, 'classes.json'), JSON.stringify(classes) + '\n');
   log(`[train] ${classes.length} identities; ${split.train.length} train / ${split.val.length} val / ${split.test.length} test images` + (split.trainOnly.length ? `; ${split.trainOnly.length} identities too small to split (train only)` : ''));
 
+  const teacher = cfg.teacher ? await TeacherCache.read(cfg.teacher) : undefined;
+  if (teacher) {
+    const covered = split.train.filter((it) => teacher.get(it.path)).length;
+    log(`[train] distilling from ${teacher.index.teacher} (${teacher.dim}-d, ${cfg.distillMode}, weight ${cfg.distillWeight}); ${covered}/${split.train.length} training images have a teacher embedding`);
+  }
+  const distill = teacher ? { mode: cfg.distillMode, teacherDim: teacher.dim, weight: cfg.distillWeight } : undefined;
   const net = new FaceNet(modelConfig({ variant: cfg.variant, inputSize: cfg.inputSize, embeddingSize: cfg.embeddingSize, width: cfg.width }), cfg.seed);
-  const tm = new TrainableFaceNet(net, classes.length, { s: cfg.s, m: cfg.m }, cfg.seed + 1000);
+  const tm = new TrainableFaceNet(net, classes.length, { s: cfg.s, m: cfg.m }, cfg.seed + 1000, distill);
   const trainVars = tm.trainableVariables();
   const bufVars = tm.bufferVariables();
   const params = resumeFrom ? resumeFrom.params : readFlat(trainVars);
@@ -109,18 +116,20 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
       const nBatches = Math.min(plan, cfg.maxBatchesPerEpoch ?? plan);
       const bar = makeBar(opts.progress ?? process.stderr.isTTY, nBatches, epoch, cfg.epochs, log);
       const t0 = performance.now();
-      let seen = 0, lossSum = 0, correct = 0;
+      let seen = 0, lossSum = 0, distillSum = 0, correct = 0;
       const startBatch = state.batch;
       for await (const batch of loader.batches(epoch - 1, startBatch)) {
         if (batch.index >= nBatches) break;
         adam.lr = warmupLr(cfg, state.lr, epoch - 1, batch.index, nBatches);
-        const sums = await engine.compute(params, microBatches(batch.images, batch.labels, cfg.microBatch, cfg.inputSize));
+        const teacherRows = teacher?.gather(Array.from(batch.items, (i) => split.train[i]!.path)).rows;
+        const sums = await engine.compute(params, microBatches(batch.images, batch.labels, cfg.microBatch, cfg.inputSize, teacherRows));
         const inv = 1 / sums.count;
         for (let i = 0; i < sums.grads.length; i++) sums.grads[i]! *= inv;
         adam.update(params, sums.grads, decayMask);
         updateMovingStats(tm, bufVars, buffers, sums.bnStats, inv);
         seen += sums.count;
         lossSum += sums.lossSum;
+        distillSum += sums.distillSum;
         correct += sums.correct;
         state.batch = batch.index + 1;
         bar.update(batch.index + 1, { loss: (lossSum / seen).toFixed(3), acc: (correct / seen).toFixed(3), ips: (seen / ((performance.now() - t0) / 1000)).toFixed(1) });
@@ -137,6 +146,7 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
       writeFlat(trainVars, params);
       writeFlat(bufVars, buffers);
       const rec: EpochRecord = { epoch, trainLoss: lossSum / Math.max(1, seen), trainAcc: correct / Math.max(1, seen), lr: adam.lr, seconds, imagesPerSecond: seen / seconds };
+      if (teacher) rec.distillLoss = distillSum / Math.max(1, seen);
       if (valLoader) {
         let vl = 0, vc = 0, vn = 0;
         for await (const b of valLoader.batches(0)) {
@@ -206,12 +216,13 @@ async function loadOrMakeSplit(cfg: TrainConfig, classes?: string[]): Promise<Sp
 }
 
 /** Cuts a batch into micro-batches (the unit of BN statistics and of work per replica). */
-export function microBatches(images: Uint8Array, labels: Int32Array, micro: number, size: number): MicroBatch[] {
+export function microBatches(images: Uint8Array, labels: Int32Array, micro: number, size: number, teacher?: Float32Array): MicroBatch[] {
   const per = size * size * 3;
+  const dim = teacher ? teacher.length / labels.length : 0;
   const out: MicroBatch[] = [];
   for (let i = 0; i < labels.length; i += micro) {
     const j = Math.min(labels.length, i + micro);
-    out.push({ images: images.slice(i * per, j * per), labels: labels.slice(i, j) });
+    out.push({ images: images.slice(i * per, j * per), labels: labels.slice(i, j), ...(teacher ? { teacher: teacher.slice(i * dim, j * dim) } : {}) });
   }
   return out;
 }

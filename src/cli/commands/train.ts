@@ -30,6 +30,9 @@ export function register(program: Command): void {
     .option('--checkpoint-every <n>', 'checkpoint every n epochs', int)
     .option('--val-pairs <file>', 'verification pairs for per-epoch 10-fold accuracy (selects the best model)')
     .option('--val-root <dir>', 'folder the pairs paths are relative to (prepared crops)')
+    .option('--teacher <file>', 'teacher embedding cache for distillation (facegate teacher)')
+    .option('--distill-mode <mode>', 'projection | similarity')
+    .option('--distill-weight <w>', 'weight of the distillation loss', Number)
     .option('--max-batches <n>', 'stop each epoch after n batches (quick experiments)', int)
     .option('--export <dir>', 'export the best model to this folder (e.g. models/my-model)')
     .option('--name <name>', 'model name written to meta.json')
@@ -57,6 +60,9 @@ export function register(program: Command): void {
           valPairs: o.valPairs,
           valRoot: o.valRoot,
           maxBatchesPerEpoch: o.maxBatches,
+          teacher: o.teacher,
+          distillMode: o.distillMode,
+          distillWeight: o.distillWeight,
           name: o.name,
         }).filter(([, v]) => v !== undefined),
       );

@@ -1,0 +1,54 @@
+// Cached teacher embeddings for distillation: computed once per image (the teacher is slow and
+// frozen), stored as `<file>` (JSON: teacher name, dimension, image paths) + `<file>.bin`
+// (float32 rows in the same order).
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../util/atomic-write.js';
+
+export interface TeacherCacheIndex {
+  teacher: string;
+  dim: number;
+  paths: string[];
+}
+
+export class TeacherCache {
+  private rows = new Map<string, number>();
+  constructor(readonly index: TeacherCacheIndex, private data: Float32Array) {
+    index.paths.forEach((p, i) => this.rows.set(p, i));
+  }
+
+  get dim(): number {
+    return this.index.dim;
+  }
+
+  get(path: string): Float32Array | undefined {
+    const i = this.rows.get(path);
+    return i === undefined ? undefined : this.data.subarray(i * this.dim, (i + 1) * this.dim);
+  }
+
+  /** Teacher rows for a batch of paths; zeros (and a count) where an image has none. */
+  gather(paths: string[]): { rows: Float32Array; missing: number } {
+    const rows = new Float32Array(paths.length * this.dim);
+    let missing = 0;
+    paths.forEach((p, k) => {
+      const r = this.get(p);
+      if (r) rows.set(r, k * this.dim);
+      else missing++;
+    });
+    return { rows, missing };
+  }
+
+  static async read(file: string): Promise<TeacherCache> {
+    const index = JSON.parse(await readFile(file, 'utf8')) as TeacherCacheIndex;
+    const bin = await readFile(`${file}.bin`);
+    const data = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
+    if (data.length !== index.paths.length * index.dim) throw new Error(`${file}.bin holds ${data.length} values, index expects ${index.paths.length} x ${index.dim}`);
+    return new TeacherCache(index, data);
+  }
+
+  static async write(file: string, teacher: string, dim: number, entries: { path: string; embedding: Float32Array }[]): Promise<void> {
+    const data = new Float32Array(entries.length * dim);
+    entries.forEach((e, i) => data.set(e.embedding, i * dim));
+    await writeFileAtomic(`${file}.bin`, new Uint8Array(data.buffer));
+    await writeFileAtomic(file, JSON.stringify({ teacher, dim, paths: entries.map((e) => e.path) } satisfies TeacherCacheIndex) + '\n');
+  }
+}
