@@ -1,7 +1,7 @@
 // The embedder: shapes, unit norm, size figures, save/load on disk, no tensor leaks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -70,4 +70,29 @@ test('a saved model folder loads back to identical embeddings of real faces', as
 
 test('loading a folder without a model says so', async () => {
   await assert.rejects(loadModel('/nonexistent/model'), /no model at/);
+});
+
+test('quantised model folders are smaller and embed real faces almost identically', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'facegate-q-'));
+  try {
+    const net = FaceNet.create({ variant: 'mobilefacenet' }, 9);
+    const files = (await readdir(path.join(glint, 'Barack_Obama'))).sort().slice(0, 4);
+    const imgs = await Promise.all(files.map(async (f) => ({ data: await readCrop(path.join(glint, 'Barack_Obama', f), 112), width: 112, height: 112 })));
+    const ref = await net.embedCrops(imgs);
+    const sizes: Record<string, number> = {};
+    for (const q of ['none', 'float16', 'uint8'] as const) {
+      const d = path.join(dir, q);
+      await saveModel(d, net, defaultMeta(net, 'q'), { quantize: q });
+      sizes[q] = (await stat(path.join(d, 'weights.bin'))).size;
+      const { net: loaded } = await loadModel(d);
+      const e = await loaded.embedCrops(imgs);
+      const minCos = Math.min(...e.map((v, i) => cosineSimilarity(v, ref[i]!)));
+      assert.ok(minCos > (q === 'uint8' ? 0.97 : 0.9999), `${q}: min cosine to float32 ${minCos}`);
+      loaded.dispose();
+    }
+    assert.ok(sizes.float16! < 0.55 * sizes.none! && sizes.uint8! < 0.3 * sizes.none!, JSON.stringify(sizes));
+    net.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

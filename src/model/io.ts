@@ -90,10 +90,79 @@ export function defaultMeta(net: FaceNet, name: string, version = '1'): ModelMet
   };
 }
 
+export type WeightQuantization = 'none' | 'float16' | 'uint8';
+
+/**
+ * Affine uint8 (per tensor) or float16 storage in the tf.io weights format, which
+ * tf.io.decodeWeights dequantises on load. Small tensors (BN, PReLU: < 1024 values) stay float32:
+ * they are a sliver of the bytes and the most sensitive to rounding.
+ */
+export function quantizeTensors(named: [string, tf.Tensor][], mode: WeightQuantization): { data: Uint8Array; specs: tf.io.WeightsManifestEntry[] } {
+  const parts: Uint8Array[] = [];
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  for (const [name, t] of named) {
+    const values = t.dataSync() as Float32Array;
+    const spec: tf.io.WeightsManifestEntry = { name, shape: t.shape, dtype: 'float32' };
+    if (mode === 'none' || values.length < 1024) {
+      parts.push(new Uint8Array(Float32Array.from(values).buffer));
+    } else if (mode === 'float16') {
+      const half = new Uint16Array(values.length);
+      for (let i = 0; i < values.length; i++) half[i] = toFloat16(values[i]!);
+      parts.push(new Uint8Array(half.buffer));
+      spec.quantization = { dtype: 'float16' };
+    } else {
+      let min = Infinity, max = -Infinity;
+      for (const v of values) {
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      const scale = (max - min) / 255 || 1;
+      const q = new Uint8Array(values.length);
+      for (let i = 0; i < values.length; i++) q[i] = Math.round((values[i]! - min) / scale);
+      parts.push(q);
+      spec.quantization = { dtype: 'uint8', scale, min };
+    }
+    specs.push(spec);
+  }
+  const data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    data.set(p, o);
+    o += p.length;
+  }
+  return { data, specs };
+}
+
+/** IEEE 754 half precision, round to nearest even (subnormals kept, overflow to infinity). */
+function toFloat16(v: number): number {
+  const f32 = new Float32Array([v]);
+  const x = new Uint32Array(f32.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    return sign | (rem > mid || (rem === mid && half & 1) ? half + 1 : half);
+  }
+  let h = sign | (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return h;
+}
+
 /** Saves the embedder (backbone + BN statistics, no ArcFace head) as a model folder. */
-export async function saveModel(dir: string, net: FaceNet, meta: ModelMeta): Promise<void> {
+export async function saveModel(dir: string, net: FaceNet, meta: ModelMeta, opts: { quantize?: WeightQuantization } = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const { data, specs } = await encodeTensors(net.params.all());
+  const { data, specs } = quantizeTensors(net.params.all(), opts.quantize ?? 'none');
+  meta.weights = { quantization: opts.quantize ?? 'none', bytes: data.length };
   const modelJson: ModelJson = { format: MODEL_FORMAT, config: net.config, weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
   await writeFileAtomic(path.join(dir, 'weights.bin'), data);
   await writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
