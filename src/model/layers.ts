@@ -2,6 +2,7 @@
 // layers own named parameters, a forward pass is a plain function, and the trainer sees one
 // flat, ordered list of trainable variables (which data-parallel workers can mirror exactly).
 import * as tf from '@tensorflow/tfjs-core';
+import { batchNormTraining } from '../engine/wasm-kernels/index.js';
 
 /** Per-forward state: training mode, and the batch statistics BatchNorm layers measured. */
 export interface ForwardContext {
@@ -145,10 +146,10 @@ export class BatchNorm {
     if (!ctx.training) {
       return tf.batchNorm(x, this.movingMean, this.movingVar, this.beta, this.gamma, this.eps) as T;
     }
-    const axes = x.shape.map((_, i) => i).slice(0, -1);
-    const { mean, variance } = tf.moments(x, axes);
-    ctx.bnStats?.set(this.name, [mean as tf.Tensor1D, variance as tf.Tensor1D]);
-    return tf.batchNorm(x, mean, variance, this.beta, this.gamma, this.eps) as T;
+    // One fused kernel on WASM (half the heap of moments + batchNorm); exactly that pair elsewhere.
+    const { y, mean, variance } = batchNormTraining(x, this.gamma, this.beta, this.eps);
+    ctx.bnStats?.set(this.name, [mean, variance]);
+    return y as T;
   }
 }
 
