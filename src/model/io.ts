@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { FaceNet } from './facenet.js';
 import { ModelConfig, ModelConfigSchema, NORMALIZATION } from './config.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { toHalfBits } from '../util/float16.js';
 
 export const MODEL_FORMAT = 'facegate-embedder/1';
 
@@ -107,7 +108,7 @@ export function quantizeTensors(named: [string, tf.Tensor][], mode: WeightQuanti
       parts.push(new Uint8Array(Float32Array.from(values).buffer));
     } else if (mode === 'float16') {
       const half = new Uint16Array(values.length);
-      for (let i = 0; i < values.length; i++) half[i] = toFloat16(values[i]!);
+      for (let i = 0; i < values.length; i++) half[i] = toHalfBits(values[i]!);
       parts.push(new Uint8Array(half.buffer));
       spec.quantization = { dtype: 'float16' };
     } else {
@@ -131,31 +132,6 @@ export function quantizeTensors(named: [string, tf.Tensor][], mode: WeightQuanti
     o += p.length;
   }
   return { data, specs };
-}
-
-/** IEEE 754 half precision, round to nearest even (subnormals kept, overflow to infinity). */
-function toFloat16(v: number): number {
-  const f32 = new Float32Array([v]);
-  const x = new Uint32Array(f32.buffer)[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    const half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    return sign | (rem > mid || (rem === mid && half & 1) ? half + 1 : half);
-  }
-  let h = sign | (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
-  return h;
 }
 
 /** Saves the embedder (backbone + BN statistics, no ArcFace head) as a model folder. */
