@@ -1,0 +1,67 @@
+// The Hono app: security headers, request metrics, the API routes and JSON errors. Built from
+// explicit dependencies so tests drive it with app.request() and the pages can mount beside it.
+import * as tf from '@tensorflow/tfjs-core';
+import { Hono } from 'hono';
+import { secureHeaders } from 'hono/secure-headers';
+import { routePath } from 'hono/route';
+import type { AppConfig } from '../config/schema.js';
+import type { FaceService } from '../service/face-service.js';
+import { AdminAuth } from './auth.js';
+import { notFound, onError } from './errors.js';
+import { Metrics, type Gauge } from './metrics.js';
+import { adminRoutes } from './routes/admin.js';
+import { recognitionRoutes } from './routes/recognition.js';
+import { systemRoutes } from './routes/system.js';
+import type { AppDeps, AppEnv } from './types.js';
+
+export interface CreateAppOptions {
+  service: FaceService;
+  config: AppConfig;
+  /** Admin password hash (null: admin routes locked) and the cookie-signing secret. */
+  admin: { passwordHash: string | null; sessionSecret: string };
+}
+
+function gaugesOf(service: FaceService): () => Gauge[] {
+  return () => {
+    const h = service.health();
+    return [
+      { name: 'facegate_model_loaded', help: 'Whether a face model is loaded (1) or not (0).', values: [{ labels: { model: h.model.id ?? '' }, value: h.model.loaded ? 1 : 0 }] },
+      { name: 'facegate_gallery_identities', help: 'Enrolled identities.', values: [{ value: h.gallery.identities }] },
+      { name: 'facegate_gallery_templates', help: 'Templates under the loaded model.', values: [{ value: h.gallery.templates }] },
+      { name: 'facegate_inference_queue_depth', help: 'Requests waiting for or running on the model.', values: [{ value: h.queue }] },
+      { name: 'facegate_tensors', help: 'Live TensorFlow.js tensors (steady unless something leaks).', values: [{ value: tf.memory().numTensors }] },
+      { name: 'facegate_uptime_seconds', help: 'Seconds since the service started.', values: [{ value: h.uptimeSeconds }] },
+      { name: 'process_resident_memory_bytes', help: 'Resident memory of the process.', values: [{ value: process.memoryUsage().rss }] },
+    ];
+  };
+}
+
+export function createApp(opts: CreateAppOptions): { app: Hono<AppEnv>; deps: AppDeps } {
+  const { service, config } = opts;
+  const auth = new AdminAuth({
+    passwordHash: opts.admin.passwordHash,
+    secret: opts.admin.sessionSecret,
+    ttlMs: config.session.ttlHours * 3600 * 1000,
+    secureCookie: config.session.secureCookie,
+  });
+  const metrics = new Metrics(gaugesOf(service));
+  const deps: AppDeps = { service, config, auth, metrics };
+
+  const app = new Hono<AppEnv>();
+  app.use('*', secureHeaders());
+  app.use('*', async (c, next) => {
+    const t0 = performance.now();
+    await next();
+    // The matched handler's pattern (/api/identities/:id), never the raw path: ids must not become label values.
+    const route = routePath(c, -1);
+    const label = route === '*' || route === '/*' || route === '' ? 'unmatched' : route;
+    metrics.requests.inc({ method: c.req.method, route: label, status: String(c.res.status) });
+    metrics.requestSeconds.observe({ route: label }, (performance.now() - t0) / 1000);
+  });
+  app.route('/', systemRoutes(deps));
+  app.route('/api', recognitionRoutes(deps));
+  app.route('/api', adminRoutes(deps));
+  app.notFound(notFound);
+  app.onError(onError);
+  return { app, deps };
+}

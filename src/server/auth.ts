@@ -1,0 +1,157 @@
+// Admin sessions and the access policy. Logging in with the admin password yields a random
+// session token, sent back both as a signed HttpOnly SameSite=Strict cookie (the browser pages)
+// and in the JSON body (API clients send it as `Authorization: Bearer <token>`). Sessions live in
+// memory: a restart logs everyone out, which suits a kiosk.
+import { randomBytes } from 'node:crypto';
+import type { Context, MiddlewareHandler } from 'hono';
+import { deleteCookie, getSignedCookie, setSignedCookie } from 'hono/cookie';
+import type { Access } from '../config/schema.js';
+import { verifyPassword } from '../config/password.js';
+import { errorJson } from './errors.js';
+import type { AppEnv } from './types.js';
+
+export const SESSION_COOKIE = 'facegate_session';
+/** Failed logins allowed per client within the window before it has to wait. */
+const MAX_FAILURES = 5;
+const FAILURE_WINDOW_MS = 15 * 60 * 1000;
+
+export interface AuthOptions {
+  /** null: no admin password set, admin routes are locked. */
+  passwordHash: string | null;
+  /** Signs the session cookie. */
+  secret: string;
+  ttlMs: number;
+  secureCookie?: boolean;
+}
+
+/** Remote address of the TCP peer; undefined under app.request() without bindings. */
+export function remoteAddress(c: Context<AppEnv>): string | undefined {
+  return c.env?.incoming?.socket?.remoteAddress ?? undefined;
+}
+
+/** Loopback peers only. X-Forwarded-For is deliberately ignored: any client can send it. */
+export function isLoopback(addr: string | undefined): boolean {
+  if (!addr) return false;
+  const a = addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+  return a === '::1' || /^127\.\d+\.\d+\.\d+$/.test(a);
+}
+
+export class AdminAuth {
+  readonly #sessions = new Map<string, number>();
+  readonly #failures = new Map<string, { count: number; first: number }>();
+
+  constructor(readonly opts: AuthOptions) {}
+
+  get configured(): boolean {
+    return this.opts.passwordHash !== null;
+  }
+
+  /** Milliseconds this client must wait before trying again (0 = may try). */
+  lockedFor(client: string): number {
+    const f = this.#failures.get(client);
+    if (!f) return 0;
+    const left = f.first + FAILURE_WINDOW_MS - Date.now();
+    if (left <= 0) {
+      this.#failures.delete(client);
+      return 0;
+    }
+    return f.count >= MAX_FAILURES ? left : 0;
+  }
+
+  /** A new session token, or null for a wrong password (counted against the client). */
+  async login(password: string, client: string): Promise<{ token: string; expiresAt: string } | null> {
+    const ok = this.opts.passwordHash !== null && (await verifyPassword(password, this.opts.passwordHash));
+    if (!ok) {
+      const f = this.#failures.get(client) ?? { count: 0, first: Date.now() };
+      f.count++;
+      this.#failures.set(client, f);
+      return null;
+    }
+    this.#failures.delete(client);
+    this.#prune();
+    const token = randomBytes(32).toString('base64url');
+    const expires = Date.now() + this.opts.ttlMs;
+    this.#sessions.set(token, expires);
+    return { token, expiresAt: new Date(expires).toISOString() };
+  }
+
+  logout(token: string): void {
+    this.#sessions.delete(token);
+  }
+
+  valid(token: string | undefined | false): token is string {
+    if (!token) return false;
+    const exp = this.#sessions.get(token);
+    if (exp === undefined) return false;
+    if (exp < Date.now()) {
+      this.#sessions.delete(token);
+      return false;
+    }
+    return true;
+  }
+
+  #prune(): void {
+    const now = Date.now();
+    for (const [t, exp] of this.#sessions) if (exp < now) this.#sessions.delete(t);
+  }
+
+  async setCookie(c: Context, token: string): Promise<void> {
+    await setSignedCookie(c, SESSION_COOKIE, token, this.opts.secret, {
+      httpOnly: true,
+      sameSite: 'Strict',
+      secure: this.opts.secureCookie ?? false,
+      path: '/',
+      maxAge: Math.floor(this.opts.ttlMs / 1000),
+    });
+  }
+
+  clearCookie(c: Context): void {
+    deleteCookie(c, SESSION_COOKIE, { path: '/', secure: this.opts.secureCookie ?? false });
+  }
+
+  /** The session token of this request (bearer header first, then the signed cookie), if valid. */
+  async session(c: Context): Promise<{ token: string; via: 'bearer' | 'cookie' } | null> {
+    const header = c.req.header('authorization');
+    const m = header?.match(/^Bearer\s+([A-Za-z0-9_-]{20,100})\s*$/i);
+    if (m && this.valid(m[1])) return { token: m[1]!, via: 'bearer' };
+    const cookie = await getSignedCookie(c, this.opts.secret, SESSION_COOKIE);
+    if (this.valid(cookie)) return { token: cookie, via: 'cookie' };
+    return null;
+  }
+}
+
+function unauthorized(c: Context, auth: AdminAuth, what: string): Response {
+  if (!auth.configured) {
+    return errorJson(c, 401, 'admin_not_configured', `${what} needs the admin, and no admin password is set: run \`facegate serve --set-admin-password\` or start once with FACEGATE_ADMIN_PASSWORD`);
+  }
+  const res = errorJson(c, 401, 'unauthorized', `${what} needs an admin session: POST /api/login`);
+  res.headers.set('WWW-Authenticate', 'Bearer realm="facegate"');
+  return res;
+}
+
+/** Admin sessions only. A cookie session refuses cross-site requests (defence in depth beside SameSite). */
+export function requireAdmin(auth: AdminAuth): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const s = await auth.session(c);
+    if (!s) return unauthorized(c, auth, `${c.req.method} ${c.req.path}`);
+    if (s.via === 'cookie' && c.req.method !== 'GET' && c.req.header('sec-fetch-site') === 'cross-site') {
+      return errorJson(c, 403, 'forbidden', 'cross-site request refused');
+    }
+    c.set('admin', true);
+    await next();
+  };
+}
+
+/** 'any': open; 'localhost': loopback peers or admins; 'admin': admins only. */
+export function requireAccess(policy: Access, auth: AdminAuth): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (policy === 'any' || (policy === 'localhost' && isLoopback(remoteAddress(c)))) return next();
+    if (await auth.session(c)) {
+      c.set('admin', true);
+      return next();
+    }
+    const what = `${c.req.method} ${c.req.path}`;
+    if (policy === 'localhost') return errorJson(c, 401, 'unauthorized', `${what} is open to this machine only; log in as admin (POST /api/login) to use it remotely`);
+    return unauthorized(c, auth, what);
+  };
+}

@@ -1,0 +1,57 @@
+// Health, admin login/logout and Prometheus metrics.
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { errorJson } from '../errors.js';
+import { isLoopback, remoteAddress, requireAccess } from '../auth.js';
+import { acceptContent, limitBody, validate } from '../validation.js';
+import type { AppDeps, AppEnv } from '../types.js';
+
+// Both validators run; the one not matching the Content-Type sees an empty object.
+const Login = z.object({ password: z.string().max(1024).optional() });
+
+export function systemRoutes({ service, config, auth, metrics }: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  // Monitors elsewhere get the status; folders and settings only go to this machine or an admin.
+  app.get('/api/health', async (c) => {
+    const h = service.health();
+    if (isLoopback(remoteAddress(c)) || (await auth.session(c))) return c.json(h);
+    return c.json({ status: h.status, model: { loaded: h.model.loaded, id: h.model.id }, uptimeSeconds: h.uptimeSeconds });
+  });
+
+  // JSON for API clients, urlencoded for a plain HTML form.
+  const loginBody = [acceptContent(['application/json', 'application/x-www-form-urlencoded']), limitBody(config.limits.maxJsonBytes)] as const;
+  app.post('/api/login', ...loginBody, validate('json', Login), validate('form', Login), async (c) => {
+    const password = c.req.valid('json').password ?? c.req.valid('form').password;
+    if (!password) return errorJson(c, 400, 'invalid_input', 'password is required');
+    if (!auth.configured) {
+      return errorJson(c, 401, 'admin_not_configured', 'no admin password is set: run `facegate serve --set-admin-password` or start once with FACEGATE_ADMIN_PASSWORD');
+    }
+    const client = remoteAddress(c) ?? 'unknown';
+    const wait = auth.lockedFor(client);
+    if (wait > 0) {
+      const res = errorJson(c, 429, 'too_many_attempts', `too many failed logins; try again in ${Math.ceil(wait / 60000)} min`);
+      res.headers.set('Retry-After', String(Math.ceil(wait / 1000)));
+      return res;
+    }
+    const session = await auth.login(password, client);
+    if (!session) return errorJson(c, 401, 'unauthorized', 'wrong password');
+    await auth.setCookie(c, session.token);
+    return c.json(session);
+  });
+
+  app.post('/api/logout', async (c) => {
+    const s = await auth.session(c);
+    if (s) auth.logout(s.token);
+    auth.clearCookie(c);
+    return c.json({ loggedOut: s !== null });
+  });
+
+  app.get('/api/session', async (c) => c.json({ admin: (await auth.session(c)) !== null, adminConfigured: auth.configured }));
+
+  app.get('/metrics', requireAccess(config.access.metrics, auth), (c) => {
+    return c.body(metrics.render(), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+  });
+
+  return app;
+}

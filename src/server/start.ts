@@ -1,0 +1,46 @@
+// Starts the kiosk server: service (model + gallery), admin credentials, Hono app on
+// @hono/node-server. Starts without a model too: health says so and recognition answers 503.
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { resolveAdminCredentials, type AdminCredentials } from '../config/admin-store.js';
+import type { AppConfig } from '../config/schema.js';
+import { FaceService } from '../service/face-service.js';
+import { createApp } from './app.js';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  server: ServerType;
+  service: FaceService;
+  admin: AdminCredentials;
+  /** Stops accepting connections, waits for open requests, then closes the gallery and model. */
+  close(): Promise<void>;
+}
+
+export async function startServer(config: AppConfig, opts: { quiet?: boolean } = {}): Promise<RunningServer> {
+  const admin = await resolveAdminCredentials(config);
+  const service = await FaceService.open(config, { quiet: opts.quiet });
+  const { app } = createApp({ service, config, admin });
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+    s.once('error', reject);
+  }).catch(async (err) => {
+    await service.close();
+    throw err;
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    server,
+    service,
+    admin,
+    close: () =>
+      (closing ??= (async () => {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await service.close();
+      })()),
+  };
+}

@@ -1,0 +1,540 @@
+// The verification service: frame -> decision, enrollment, re-embedding and gallery admin, used
+// by the HTTP API and the CLI alike. Decoding runs outside the model queue (sharp has its own
+// thread pool); detection and embedding run one request at a time through InferenceQueue.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, describeChoice } from '../engine/backend.js';
+import { Gallery, type Identity, type NewTemplate, type Settings, type SettingsPatch } from '../gallery/gallery.js';
+import { isId } from '../gallery/ids.js';
+import { BadgeSchema, IdentityPatchSchema, NewIdentitySchema, type IdentityPatch } from '../gallery/schema.js';
+import { GalleryMatcher } from '../match/gallery-matcher.js';
+import { isBetter, passesThreshold, type Metric } from '../match/vector.js';
+import { decodeImage, encodeJpeg, ImageDecodeError } from '../vision/decode.js';
+import { extractFaces, sharedDetector, type ExtractedFace } from '../vision/extract.js';
+import type { FaceDetector, RgbImage } from '../vision/types.js';
+import type { AppConfig } from '../config/schema.js';
+import { loadEmbedder, recommendedThresholds, type Embedder, type EmbedderSlot } from './embedder.js';
+import { ServiceError, fromDecodeError, translate, translated } from './errors.js';
+import { InferenceQueue } from './inference-queue.js';
+import { qualityScore, selectDiverse } from './templates.js';
+import type {
+  DuplicateMatch,
+  EnrollOutcome,
+  FaceReport,
+  HealthReport,
+  IdentifyOutcome,
+  IdentityRef,
+  IdentityView,
+  ReembedOutcome,
+  SampleReport,
+  StageTimings,
+  VerifyOutcome,
+} from './types.js';
+
+export interface OpenOptions {
+  /** Don't print the backend choice. */
+  quiet?: boolean;
+  /** An already loaded embedder (tests, benchmarks); by default config.modelDir is loaded. */
+  embedder?: EmbedderSlot;
+}
+
+export interface EnrollImage {
+  bytes: Uint8Array;
+  /** Shown back in the per-sample report; never used as a path. */
+  file?: string;
+}
+
+export interface EnrollRequest {
+  name: string;
+  badge?: string | null;
+  notes?: string;
+  images: EnrollImage[];
+  /** Enrol even when the face already matches another identity. */
+  confirmDuplicate?: boolean;
+  source?: 'upload' | 'camera' | 'cli';
+}
+
+type Source = 'upload' | 'camera' | 'cli';
+
+interface Analysis {
+  faces: ExtractedFace[];
+  subject: ExtractedFace | undefined;
+  embedding: Float32Array | undefined;
+  timings: StageTimings;
+  image: RgbImage;
+}
+
+const round = (ms: number) => Math.round(ms * 100) / 100;
+
+function faceReport(f: ExtractedFace | undefined): FaceReport | null {
+  if (!f) return null;
+  return {
+    box: f.face.box,
+    landmarks: f.face.landmarks,
+    detectorScore: f.face.score,
+    quality: { ok: f.quality.ok, reasons: f.quality.reasons, metrics: f.quality.metrics },
+  };
+}
+
+const ref = (i: Pick<Identity, 'id' | 'name'>): IdentityRef => ({ id: i.id, name: i.name });
+
+export class FaceService {
+  readonly startedAt = Date.now();
+  readonly queue: InferenceQueue;
+  readonly #matcher: GalleryMatcher | undefined;
+
+  private constructor(
+    readonly config: AppConfig,
+    readonly gallery: Gallery,
+    readonly slot: EmbedderSlot,
+    readonly detector: FaceDetector,
+    readonly backend: string,
+  ) {
+    this.queue = new InferenceQueue(config.limits.maxQueue);
+    if (slot.loaded) this.#matcher = new GalleryMatcher(gallery, { modelId: slot.embedder.modelId });
+  }
+
+  static async open(config: AppConfig, opts: OpenOptions = {}): Promise<FaceService> {
+    const choice = await initBackend({ quiet: opts.quiet });
+    const gallery = await translated(() => Gallery.open(config.galleryDir));
+    try {
+      const [slot, detector] = await Promise.all([opts.embedder ?? loadEmbedder(config.modelDir), sharedDetector(config.detector)]);
+      const service = new FaceService(config, gallery, slot, detector, describeChoice(choice));
+      await service.#adoptModel();
+      return service;
+    } catch (err) {
+      await gallery.close();
+      throw translate(err);
+    }
+  }
+
+  /** Waits for gallery writes and disposes the model (an injected one too: the service owns it). */
+  async close(): Promise<void> {
+    await this.gallery.close();
+    if (this.slot.loaded) this.slot.embedder.net.dispose();
+  }
+
+  get embedder(): Embedder | undefined {
+    return this.slot.loaded ? this.slot.embedder : undefined;
+  }
+
+  get modelId(): string | null {
+    return this.slot.loaded ? this.slot.embedder.modelId : null;
+  }
+
+  /**
+   * A gallery with no templates under its active model (new, or never enrolled) switches to this
+   * model and adopts its recommended thresholds. One with another model's templates keeps them
+   * (for rollback) until POST /api/gallery/reembed; meanwhile only this model's templates are compared.
+   */
+  async #adoptModel(): Promise<void> {
+    const e = this.embedder;
+    if (!e) return;
+    const s = this.gallery.getSettings();
+    if (s.activeModelId === e.modelId) return;
+    if (s.activeModelId && this.gallery.templates(s.activeModelId).length > 0) return;
+    await this.#activate();
+  }
+
+  async #activate(): Promise<void> {
+    const e = this.#requireModel();
+    const thresholds = recommendedThresholds(e.meta);
+    await this.gallery.updateSettings({ activeModelId: e.modelId, ...(Object.keys(thresholds).length > 0 && { thresholds }) });
+  }
+
+  #requireModel(): Embedder {
+    if (!this.slot.loaded) throw new ServiceError('no_model', `no face model loaded, so faces cannot be compared: ${this.slot.reason}`);
+    return this.slot.embedder;
+  }
+
+  get #decodeLimits() {
+    return { maxBytes: this.config.limits.maxImageBytes, maxPixels: this.config.limits.maxPixels };
+  }
+
+  async #decode(bytes: Uint8Array, what = 'image'): Promise<RgbImage> {
+    try {
+      return await decodeImage(bytes, this.#decodeLimits);
+    } catch (err) {
+      if (err instanceof ImageDecodeError) throw fromDecodeError(err, what);
+      throw err;
+    }
+  }
+
+  /**
+   * decode -> (queue) detect, align, quality -> embed the subject when `wantEmbedding` says so.
+   * The subject is the most prominent face; the others only count for 'multiple_faces'.
+   */
+  async #analyze(bytes: Uint8Array, wantEmbedding: (subject: ExtractedFace) => boolean): Promise<Analysis> {
+    const e = this.#requireModel();
+    const t0 = performance.now();
+    const image = await this.#decode(bytes);
+    const t1 = performance.now();
+    let tq = 0;
+    const result = await this.queue.run(async () => {
+      tq = performance.now();
+      const x = await extractFaces(image, { detector: this.detector, quality: this.config.quality });
+      const subject = x.faces[0];
+      const te = performance.now();
+      const embedding = subject && wantEmbedding(subject) ? (await e.net.embedCrops([subject.crop]))[0] : undefined;
+      return { x, subject, embedding, embedMs: embedding ? performance.now() - te : 0 };
+    });
+    const t2 = performance.now();
+    const timings: StageTimings = {
+      decode: round(t1 - t0),
+      queue: round(tq - t1),
+      detect: round(result.x.timings.detect ?? 0),
+      align: round(result.x.timings.align ?? 0),
+      quality: round(result.x.timings.quality ?? 0),
+      embed: round(result.embedMs),
+      match: 0,
+      total: round(t2 - t0),
+    };
+    return { faces: result.x.faces, subject: result.subject, embedding: result.embedding, timings, image };
+  }
+
+  #metric(): { metric: Metric; threshold: number } {
+    const s = this.gallery.getSettings();
+    return { metric: s.metric, threshold: s.thresholds[s.metric] };
+  }
+
+  /** An identity id or a badge -> the identity; 404 when nobody has it. */
+  resolveClaim(claim: string): Identity {
+    const c = claim.trim();
+    if (isId('identity', c)) {
+      const found = this.gallery.getIdentity(c);
+      if (!found) throw new ServiceError('not_found', `no identity ${c}`);
+      return found;
+    }
+    if (!BadgeSchema.safeParse(c).success) throw new ServiceError('invalid_input', 'claim must be an identity id (i_...) or a badge');
+    const found = this.gallery.findByBadge(c);
+    if (!found) throw new ServiceError('not_found', `no identity with badge ${c}`);
+    return found;
+  }
+
+  // ---- verification ---------------------------------------------------------------------------
+
+  /** One frame -> decision. With a claim (identity id or badge) 1:1, otherwise 1:N open-set. */
+  async verify(bytes: Uint8Array, opts: { claim?: string; source?: Source } = {}): Promise<VerifyOutcome> {
+    const e = this.#requireModel();
+    const claimed = opts.claim !== undefined ? this.resolveClaim(opts.claim) : undefined;
+    const a = await this.#analyze(bytes, (s) => s.quality.ok);
+    const { metric, threshold } = this.#metric();
+    const base = {
+      identity: null,
+      claim: claimed ? ref(claimed) : null,
+      score: null,
+      metric,
+      threshold,
+      face: faceReport(a.subject),
+      faces: a.faces.length,
+      modelId: e.modelId,
+      timings: a.timings,
+    };
+    if (!a.subject) return { ...base, decision: 'no_face', message: 'No face found' };
+    const reasons = a.subject.quality.reasons;
+    if (reasons.some((r) => r.code === 'multiple_faces')) return { ...base, decision: 'multiple_faces', message: 'One person at a time' };
+    if (!a.subject.quality.ok || !a.embedding) return { ...base, decision: 'poor_quality', message: reasons[0]?.message ?? 'Face not usable' };
+
+    const tm = performance.now();
+    const matcher = this.#matcher!;
+    let outcome: VerifyOutcome;
+    if (claimed) {
+      const r = matcher.verify(a.embedding, claimed.id);
+      const message = r.accepted
+        ? `Welcome, ${claimed.name}`
+        : r.reason === 'no-templates'
+          ? `${claimed.name} has no templates for model ${e.modelId}: re-embed the gallery or enrol again`
+          : 'Face does not match';
+      outcome = { ...base, decision: r.accepted ? 'granted' : 'denied', message, identity: r.accepted ? ref(claimed) : null, score: r.score, threshold: r.threshold };
+    } else {
+      const r = matcher.identify(a.embedding);
+      const who = r.identityId ? this.gallery.getIdentity(r.identityId) : undefined;
+      outcome = who
+        ? { ...base, decision: 'granted', message: `Welcome, ${who.name}`, identity: ref(who), score: r.score, threshold: r.threshold }
+        : { ...base, decision: 'denied', message: 'Not recognised', score: r.score, threshold: r.threshold };
+    }
+    a.timings.match = round(performance.now() - tm);
+    a.timings.total = round(a.timings.total + a.timings.match);
+    if (this.config.logDecisions) this.#log(outcome, a.image, claimed !== undefined);
+    return outcome;
+  }
+
+  /** Best effort and not awaited: a slow disk must not delay the door, and a failed log entry is no reason to refuse. */
+  #log(o: VerifyOutcome, image: RgbImage, oneToOne: boolean): void {
+    const granted = o.decision === 'granted';
+    const decision = oneToOne ? (granted ? 'verify-accept' : 'verify-reject') : granted ? 'match' : 'unknown';
+    const write = async () => {
+      const snapshotJpeg = this.gallery.getSettings().keepSnapshots ? await encodeJpeg(image, 85) : undefined;
+      await this.gallery.logDecision({
+        decision,
+        identityId: o.identity?.id ?? o.claim?.id ?? null,
+        score: o.score,
+        metric: o.metric,
+        modelId: o.modelId,
+        snapshotJpeg,
+      });
+    };
+    // NOT_FOUND here means the identity was erased meanwhile: correctly not logged.
+    write().catch((err) => {
+      if ((err as { code?: string }).code !== 'NOT_FOUND') console.error(`[facegate] activity log: ${(err as Error).message}`);
+    });
+  }
+
+  /** 1:N with the k best candidates (names and scores), for operators. */
+  async identify(bytes: Uint8Array, opts: { k?: number } = {}): Promise<IdentifyOutcome> {
+    const e = this.#requireModel();
+    const a = await this.#analyze(bytes, () => true);
+    const { metric, threshold } = this.#metric();
+    const base = { identity: null, score: null, metric, threshold, candidates: [], face: faceReport(a.subject), faces: a.faces.length, modelId: e.modelId, timings: a.timings };
+    if (!a.subject || !a.embedding) return { ...base, decision: 'no_face', message: 'No face found' };
+    const tm = performance.now();
+    const k = Math.max(1, Math.min(100, opts.k ?? this.gallery.getSettings().topK));
+    const r = this.#matcher!.identify(a.embedding, { topK: k });
+    const thresholdOf = (id: string) => this.#matcher!.options().identityThreshold?.(id) ?? threshold;
+    const candidates = r.candidates.flatMap((c) => {
+      const who = this.gallery.getIdentity(c.identityId);
+      if (!who) return [];
+      const t = thresholdOf(c.identityId);
+      return [{ ...ref(who), score: c.score, passes: passesThreshold(c.score, t, metric) }];
+    });
+    a.timings.match = round(performance.now() - tm);
+    a.timings.total = round(a.timings.total + a.timings.match);
+    const who = r.identityId ? this.gallery.getIdentity(r.identityId) : undefined;
+    const quality = a.subject.quality.ok ? '' : ` (poor quality: ${a.subject.quality.reasons.map((x) => x.message).join(', ')})`;
+    return {
+      ...base,
+      decision: who ? 'match' : 'unknown',
+      message: (who ? `Best match: ${who.name}` : r.reason === 'empty-gallery' ? 'The gallery is empty' : 'Not recognised') + quality,
+      identity: who ? ref(who) : null,
+      score: r.score,
+      threshold: r.threshold,
+      candidates,
+    };
+  }
+
+  // ---- enrollment -----------------------------------------------------------------------------
+
+  async enroll(req: EnrollRequest): Promise<EnrollOutcome> {
+    const e = this.#requireModel();
+    const person = NewIdentitySchema.safeParse({ name: req.name, badge: req.badge ?? undefined, notes: req.notes });
+    if (!person.success) throw new ServiceError('invalid_input', person.error.issues.map((i) => `${i.path.join('.') || 'identity'}: ${i.message}`).join('; '));
+    if (person.data.badge && this.gallery.findByBadge(person.data.badge)) throw new ServiceError('conflict', `badge ${person.data.badge} is already used by another identity`);
+    const { minSamples, maxTemplates } = this.config.enroll;
+    const max = this.config.limits.maxEnrollImages;
+    if (req.images.length === 0) throw new ServiceError('invalid_input', `no images: enrollment needs at least ${minSamples} good photos`);
+    if (req.images.length > max) throw new ServiceError('invalid_input', `${req.images.length} images: at most ${max} per enrollment`);
+
+    const samples: SampleReport[] = [];
+    const good: { sample: SampleReport; face: ExtractedFace }[] = [];
+    for (const [index, img] of req.images.entries()) {
+      const sample: SampleReport = { index, file: img.file ?? null, accepted: false, kept: false, reasons: [], quality: null, box: null };
+      samples.push(sample);
+      let image: RgbImage;
+      try {
+        image = await this.#decode(img.bytes, img.file ?? `image ${index + 1}`);
+      } catch (err) {
+        if (!(err instanceof ServiceError)) throw err;
+        sample.reasons.push({ code: 'unreadable', message: err.message });
+        continue;
+      }
+      const x = await this.queue.run(() => extractFaces(image, { detector: this.detector, quality: this.config.quality }));
+      const subject = x.faces[0];
+      if (!subject) {
+        sample.reasons.push({ code: 'no_face', message: 'No face found' });
+        continue;
+      }
+      sample.box = subject.face.box;
+      sample.quality = qualityScore(subject.quality);
+      if (!subject.quality.ok) {
+        sample.reasons.push(...subject.quality.reasons);
+        continue;
+      }
+      sample.accepted = true;
+      good.push({ sample, face: subject });
+    }
+    if (good.length < minSamples) {
+      throw new ServiceError('insufficient_samples', `${good.length} of ${req.images.length} images are usable; enrollment needs at least ${minSamples} (see the reasons per image)`, { samples });
+    }
+
+    const embeddings = await this.queue.run(() => e.net.embedCrops(good.map((g) => g.face.crop)));
+    const duplicateOf = this.#duplicates(embeddings);
+    if (duplicateOf.length > 0 && !req.confirmDuplicate) {
+      throw new ServiceError('duplicate', `this face already matches ${duplicateOf.map((d) => d.name).join(', ')}; send confirmDuplicate=true to enrol anyway`, {
+        matches: duplicateOf,
+        samples,
+      });
+    }
+
+    const keep = selectDiverse(embeddings, good.map((g) => g.sample.quality!), maxTemplates);
+    const templates: NewTemplate[] = [];
+    for (const i of keep) {
+      good[i]!.sample.kept = true;
+      templates.push({
+        embedding: embeddings[i]!,
+        modelId: e.modelId,
+        quality: good[i]!.sample.quality!,
+        source: req.source ?? 'upload',
+        cropJpeg: await encodeJpeg(good[i]!.face.crop),
+      });
+    }
+    const identity = await translated(async () => {
+      const created = await this.gallery.addIdentity(person.data);
+      try {
+        await this.gallery.addTemplates(created.id, templates);
+      } catch (err) {
+        await this.gallery.deleteIdentity(created.id).catch(() => {});
+        throw err;
+      }
+      return this.#view(this.gallery.getIdentity(created.id)!);
+    });
+    void this.gallery
+      .logDecision({ decision: 'enroll', identityId: identity.id, modelId: e.modelId, detail: `${templates.length} templates from ${req.images.length} images` })
+      .catch(() => {});
+    return { identity, templates: templates.length, samples, duplicateOf, modelId: e.modelId };
+  }
+
+  /** Identities any of the new samples already matches (best score per identity, best first). */
+  #duplicates(embeddings: Float32Array[]): DuplicateMatch[] {
+    const best = new Map<string, DuplicateMatch>();
+    for (const emb of embeddings) {
+      const r = this.#matcher!.identify(emb);
+      if (r.decision !== 'match' || !r.identityId || r.score === null) continue;
+      const who = this.gallery.getIdentity(r.identityId);
+      if (!who) continue;
+      const prev = best.get(who.id);
+      const better = !prev || isBetter(r.score, prev.score, r.metric);
+      if (better) best.set(who.id, { ...ref(who), score: r.score, metric: r.metric, threshold: r.threshold });
+    }
+    return [...best.values()].sort((a, b) => (a.metric === 'cosine' ? b.score - a.score : a.score - b.score));
+  }
+
+  // ---- model change ---------------------------------------------------------------------------
+
+  /**
+   * Embeds every stored crop of other models' templates with the loaded model and makes it the
+   * active one. The old templates stay (rollback) but are never compared with this model's.
+   */
+  async reembed(): Promise<ReembedOutcome> {
+    const e = this.#requireModel();
+    const items = this.gallery.templatesNeedingReembed(e.modelId);
+    const failed: ReembedOutcome['failed'] = [];
+    const ready: { item: (typeof items)[number]; crop: RgbImage }[] = [];
+    for (const item of items) {
+      try {
+        ready.push({ item, crop: await decodeImage(await readFile(item.cropPath), this.#decodeLimits) });
+      } catch (err) {
+        failed.push({ templateId: item.templateId, identityId: item.identityId, reason: `crop ${path.basename(item.cropPath)}: ${(err as Error).message}` });
+      }
+    }
+    const embeddings: Float32Array[] = [];
+    for (let i = 0; i < ready.length; i += 32) {
+      const batch = ready.slice(i, i + 32).map((r) => r.crop);
+      embeddings.push(...(await this.queue.run(() => e.net.embedCrops(batch))));
+    }
+    const existing = this.gallery.templates(e.modelId).map((t) => ({
+      identityId: t.identityId,
+      embedding: this.gallery.embedding(t.id),
+      quality: t.quality,
+      source: t.source,
+      fromTemplateId: t.id,
+    }));
+    const fresh = ready.map((r, i) => ({
+      identityId: r.item.identityId,
+      embedding: embeddings[i]!,
+      quality: r.item.quality,
+      source: r.item.source,
+      fromTemplateId: r.item.templateId,
+    }));
+    await translated(() => this.gallery.replaceTemplatesForModel(e.modelId, [...existing, ...fresh], { activate: true }));
+    // Thresholds follow the model (the old model's threshold means nothing for the new one's scores).
+    const thresholds = recommendedThresholds(e.meta);
+    if (Object.keys(thresholds).length > 0) await translated(() => this.gallery.updateSettings({ thresholds }));
+    const covered = new Set(this.gallery.templates(e.modelId).map((t) => t.identityId));
+    const needEnrollment = this.gallery.listIdentities().filter((i) => !covered.has(i.id)).map(ref);
+    return { modelId: e.modelId, reembedded: fresh.length, kept: existing.length, failed, needEnrollment };
+  }
+
+  // ---- gallery admin --------------------------------------------------------------------------
+
+  #view(i: Identity): IdentityView {
+    const modelId = this.modelId;
+    const modelTemplates = modelId ? this.gallery.templates(modelId).filter((t) => t.identityId === i.id).length : 0;
+    return { ...i, modelTemplates };
+  }
+
+  listIdentities(): IdentityView[] {
+    const modelId = this.modelId;
+    const counts = new Map<string, number>();
+    if (modelId) for (const t of this.gallery.templates(modelId)) counts.set(t.identityId, (counts.get(t.identityId) ?? 0) + 1);
+    return this.gallery.listIdentities().map((i) => ({ ...i, modelTemplates: counts.get(i.id) ?? 0 }));
+  }
+
+  getIdentity(id: string): IdentityView & { templates: ReturnType<Gallery['templates']> } {
+    if (!isId('identity', id)) throw new ServiceError('invalid_input', 'invalid identity id');
+    const found = this.gallery.getIdentity(id);
+    if (!found) throw new ServiceError('not_found', `no identity ${id}`);
+    return { ...this.#view(found), templates: this.gallery.templates().filter((t) => t.identityId === id) };
+  }
+
+  async updateIdentity(id: string, patch: IdentityPatch): Promise<IdentityView> {
+    const p = IdentityPatchSchema.safeParse(patch);
+    if (!p.success) throw new ServiceError('invalid_input', p.error.issues.map((i) => `${i.path.join('.') || 'patch'}: ${i.message}`).join('; '));
+    return this.#view(await translated(() => this.gallery.updateIdentity(id, p.data)));
+  }
+
+  /** Erasure: the identity, its templates, crops, log entries and snapshots. */
+  async deleteIdentity(id: string): Promise<{ identityId: string; templates: number; activityEntries: number; removed: string[] }> {
+    const r = await translated(() => this.gallery.deleteIdentity(id));
+    return {
+      identityId: r.identityId,
+      templates: r.templates,
+      activityEntries: r.activityEntries,
+      removed: r.removedPaths.map((p) => path.relative(this.gallery.dir, p)),
+    };
+  }
+
+  getSettings(): Settings {
+    return this.gallery.getSettings();
+  }
+
+  async updateSettings(patch: SettingsPatch): Promise<Settings> {
+    if (patch && typeof patch === 'object' && 'activeModelId' in patch) {
+      throw new ServiceError('invalid_input', 'activeModelId follows the loaded model; change models with --model and POST /api/gallery/reembed');
+    }
+    return translated(() => this.gallery.updateSettings(patch));
+  }
+
+  health(): HealthReport {
+    const modelId = this.modelId;
+    const templates = this.gallery.templates();
+    const mine = modelId ? templates.filter((t) => t.modelId === modelId).length : 0;
+    const s = this.gallery.getSettings();
+    return {
+      status: this.slot.loaded ? 'ok' : 'no_model',
+      model: {
+        loaded: this.slot.loaded,
+        id: modelId,
+        dir: this.slot.loaded ? this.slot.embedder.dir : this.slot.dir,
+        error: this.slot.loaded ? null : this.slot.reason,
+        variant: this.slot.loaded ? this.slot.embedder.net.config.variant : null,
+      },
+      backend: this.backend,
+      gallery: {
+        dir: this.gallery.dir,
+        identities: this.gallery.listIdentities().length,
+        templates: mine,
+        otherModelTemplates: templates.length - mine,
+        reembedPending: modelId ? this.gallery.templatesNeedingReembed(modelId).length : 0,
+      },
+      queue: this.queue.depth,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      settings: { metric: s.metric, thresholds: s.thresholds },
+    };
+  }
+
+  /** Live tensors: the leak check in tests and /metrics. */
+  static tensorCount(): number {
+    return tf.memory().numTensors;
+  }
+}
