@@ -33,6 +33,11 @@ export const TrainConfigSchema = z.object({
   augment: z.record(z.string(), z.unknown()).optional(),
   loaderWorkers: z.number().int().min(0).default(1),
   cache: z.boolean().default(true),
+  /**
+   * Identities held out of training entirely; pairs over them (identity-disjoint folds) select
+   * the best epoch and drive the LR schedule, so no dev data is looked at during training.
+   */
+  valIdentities: z.number().int().min(0).default(0),
   valPairs: z.string().optional(),
   valRoot: z.string().optional(),
   /** Teacher embedding cache (see `facegate teacher`) for knowledge distillation. */

@@ -10,7 +10,8 @@ import { initBackend } from '../engine/backend.js';
 import { FaceNet, TrainableFaceNet } from '../model/facenet.js';
 import { modelConfig } from '../model/config.js';
 import { defaultMeta, saveModel, type ModelMeta } from '../model/io.js';
-import { scanDatasets } from '../data/dataset.js';
+import { scanDatasets, type DatasetItem } from '../data/dataset.js';
+import { holdOutIdentities, pairsTsv } from '../data/val-pairs.js';
 import { readSplit, splitDataset, writeSplit, type Split } from '../data/split.js';
 import { BatchLoader } from '../data/loader.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -102,7 +103,7 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
     cache: cfg.cache,
   });
   const valLoader = split.val.length ? new BatchLoader(split.val, { batchSize: 64, inputSize: cfg.inputSize, augment: null, shuffle: false, seed: cfg.seed, workers: cfg.loaderWorkers, cache: cfg.cache }) : undefined;
-  const pairs = cfg.valPairs && cfg.valRoot ? await PairValidator.open(cfg.valPairs, cfg.valRoot, cfg.inputSize) : undefined;
+  const pairs = await openPairValidator(cfg);
   if (pairs?.missing) log(`[train] ${pairs.missing} validation-pair images have no crop; their pairs count as errors`);
 
   let interrupted = false;
@@ -207,12 +208,39 @@ async function loadOrMakeSplit(cfg: TrainConfig, classes?: string[]): Promise<Sp
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const data = await scanDatasets(cfg.data, { minImagesPerClass: cfg.minImagesPerClass });
-  if (!data.classes.length) throw new Error(`no identities with images found in ${cfg.data.join(', ')}`);
+  const scanned = await scanDatasets(cfg.data, { minImagesPerClass: cfg.minImagesPerClass });
+  if (!scanned.classes.length) throw new Error(`no identities with images found in ${cfg.data.join(', ')}`);
+  let data: { classes: string[]; items: DatasetItem[] } = scanned;
+  let heldOut: string[] = [];
+  if (cfg.valIdentities > 0) {
+    const h = holdOutIdentities(scanned, { seed: cfg.seed, identities: cfg.valIdentities });
+    data = h.data;
+    heldOut = h.identities;
+    const root = commonDir(h.pairs.flatMap((p) => [p.a, p.b]));
+    await writeFileAtomic(path.join(cfg.runDir, VAL_PAIRS_FILE), pairsTsv(h.pairs, (p) => path.relative(root, p)));
+    await writeFileAtomic(path.join(cfg.runDir, 'val-pairs.root'), root + '\n');
+  }
   const split = splitDataset(data, { seed: cfg.seed, heldOut: cfg.holdout, testFraction: cfg.testFraction });
   await writeSplit(cfg.runDir, split);
-  await writeFileAtomic(path.join(cfg.runDir, 'data-summary.json'), JSON.stringify({ summary: data.summary, skipped: data.skipped }, null, 2) + '\n');
+  await writeFileAtomic(path.join(cfg.runDir, 'data-summary.json'), JSON.stringify({ summary: scanned.summary, skipped: scanned.skipped, heldOutIdentities: heldOut }, null, 2) + '\n');
   return split;
+}
+
+const VAL_PAIRS_FILE = 'val-pairs.tsv';
+
+/** Held-out identity pairs from this run, else the pairs given on the command line, else none. */
+async function openPairValidator(cfg: TrainConfig): Promise<PairValidator | undefined> {
+  if (cfg.valIdentities > 0) {
+    const root = (await readFile(path.join(cfg.runDir, 'val-pairs.root'), 'utf8')).trim();
+    return PairValidator.open(path.join(cfg.runDir, VAL_PAIRS_FILE), root, cfg.inputSize);
+  }
+  return cfg.valPairs && cfg.valRoot ? PairValidator.open(cfg.valPairs, cfg.valRoot, cfg.inputSize) : undefined;
+}
+
+function commonDir(paths: string[]): string {
+  let prefix = path.dirname(paths[0]!);
+  for (const p of paths) while (!(p + path.sep).startsWith(prefix + path.sep) && prefix !== path.dirname(prefix)) prefix = path.dirname(prefix);
+  return prefix;
 }
 
 /** Cuts a batch into micro-batches (the unit of BN statistics and of work per replica). */

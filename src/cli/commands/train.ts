@@ -28,6 +28,7 @@ export function register(program: Command): void {
     .option('--loader-workers <n>', 'decode/augment threads', int)
     .option('--seed <n>', 'random seed', int)
     .option('--checkpoint-every <n>', 'checkpoint every n epochs', int)
+    .option('--val-identities <n>', 'hold n identities out of training; pairs over them select the best epoch', int)
     .option('--val-pairs <file>', 'verification pairs for per-epoch 10-fold accuracy (selects the best model)')
     .option('--val-root <dir>', 'folder the pairs paths are relative to (prepared crops)')
     .option('--teacher <file>', 'teacher embedding cache for distillation (facegate teacher)')
@@ -57,6 +58,7 @@ export function register(program: Command): void {
           loaderWorkers: o.loaderWorkers,
           seed: o.seed,
           checkpointEvery: o.checkpointEvery,
+          valIdentities: o.valIdentities,
           valPairs: o.valPairs,
           valRoot: o.valRoot,
           maxBatchesPerEpoch: o.maxBatches,
