@@ -14,6 +14,7 @@ import { scanDatasets, type DatasetItem } from '../data/dataset.js';
 import { holdOutIdentities, pairsTsv } from '../data/val-pairs.js';
 import { readSplit, splitDataset, writeSplit, type Split } from '../data/split.js';
 import { BatchLoader } from '../data/loader.js';
+import { AugmentConfigSchema } from '../data/augment.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { Adam } from './adam.js';
 import { ReduceLROnPlateau } from './plateau.js';
@@ -96,7 +97,8 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
   const loader = new BatchLoader(split.train, {
     batchSize: cfg.batchSize,
     inputSize: cfg.inputSize,
-    augment: (cfg.augment as never) ?? undefined,
+    // No augment section in the config means the seed's defaults, not none.
+    augment: AugmentConfigSchema.parse(cfg.augment ?? {}),
     shuffle: true,
     seed: cfg.seed,
     workers: cfg.loaderWorkers,
