@@ -13,12 +13,15 @@ import { adminRoutes } from './routes/admin.js';
 import { recognitionRoutes } from './routes/recognition.js';
 import { systemRoutes } from './routes/system.js';
 import type { AppDeps, AppEnv } from './types.js';
+import { createWeb, type Web, type WebOptions } from '../web/index.js';
 
 export interface CreateAppOptions {
   service: FaceService;
   config: AppConfig;
   /** Admin password hash (null: admin routes locked) and the cookie-signing secret. */
   admin: { passwordHash: string | null; sessionSecret: string };
+  /** The server-rendered pages (src/web); on by default. */
+  web?: WebOptions | false;
 }
 
 function gaugesOf(service: FaceService): () => Gauge[] {
@@ -36,7 +39,7 @@ function gaugesOf(service: FaceService): () => Gauge[] {
   };
 }
 
-export function createApp(opts: CreateAppOptions): { app: Hono<AppEnv>; deps: AppDeps } {
+export function createApp(opts: CreateAppOptions): { app: Hono<AppEnv>; deps: AppDeps; web: Web | null } {
   const { service, config } = opts;
   const auth = new AdminAuth({
     passwordHash: opts.admin.passwordHash,
@@ -61,7 +64,9 @@ export function createApp(opts: CreateAppOptions): { app: Hono<AppEnv>; deps: Ap
   app.route('/', systemRoutes(deps));
   app.route('/api', recognitionRoutes(deps));
   app.route('/api', adminRoutes(deps));
+  const web = opts.web === false ? null : createWeb(deps, opts.web);
+  if (web) app.route('/', web.app);
   app.notFound(notFound);
   app.onError(onError);
-  return { app, deps };
+  return { app, deps, web };
 }

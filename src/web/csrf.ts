@@ -1,0 +1,79 @@
+// CSRF protection for the pages, two independent checks on every state-changing request:
+// hono/csrf (the Origin / Sec-Fetch-Site must be this site) and a token. The token is an HMAC of
+// a random per-browser cookie (HttpOnly, SameSite=Strict) under the server's secret: forms carry
+// it in a hidden field, htmx and the page scripts in the X-CSRF-Token header.
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie, setCookie } from 'hono/cookie';
+import { csrf as originCheck } from 'hono/csrf';
+import type { WebEnv } from './types.js';
+
+export const CSRF_COOKIE = 'facegate_csrf';
+export const CSRF_FIELD = '_csrf';
+export const CSRF_HEADER = 'x-csrf-token';
+
+const COOKIE_VALUE = /^[A-Za-z0-9_-]{32,64}$/;
+
+function sign(secret: string, value: string): string {
+  return createHmac('sha256', secret).update(`csrf:${value}`).digest('base64url');
+}
+
+// Per request, keyed by its context (the env's Variables stay the API's; c.req.raw is no key:
+// bodyLimit replaces it).
+const tokens = new WeakMap<Context, string>();
+
+/** This request's CSRF token, for the forms and meta tag of the page it renders. */
+export function csrfOf(c: Context): string {
+  const t = tokens.get(c);
+  if (!t) throw new Error('csrfToken middleware did not run for this route');
+  return t;
+}
+
+/** Remembers the request's token (csrfOf), creating the browser's CSRF cookie on its first page. */
+export function csrfToken(secret: () => string, secure: boolean): MiddlewareHandler<WebEnv> {
+  return async (c, next) => {
+    let value = getCookie(c, CSRF_COOKIE);
+    if (!value || !COOKIE_VALUE.test(value)) {
+      value = randomBytes(32).toString('base64url');
+      setCookie(c, CSRF_COOKIE, value, { httpOnly: true, sameSite: 'Strict', secure, path: '/' });
+    }
+    tokens.set(c, sign(secret(), value));
+    await next();
+  };
+}
+
+async function sentToken(c: Context<WebEnv>): Promise<string | undefined> {
+  const header = c.req.header(CSRF_HEADER);
+  if (header) return header;
+  const type = c.req.header('content-type') ?? '';
+  if (/^(multipart\/form-data|application\/x-www-form-urlencoded)/i.test(type)) {
+    // parseBody caches: the handler reads the same parsed form.
+    const body = await c.req.parseBody({ all: true });
+    const v = body[CSRF_FIELD];
+    return typeof v === 'string' ? v : undefined;
+  }
+  return undefined;
+}
+
+function refuse(c: Context<WebEnv>, why: string): Response {
+  const htmx = c.req.header('hx-request') === 'true';
+  // Script posts (camera frames) get JSON; forms and htmx get a message to show.
+  const form = /^(multipart\/form-data|application\/x-www-form-urlencoded)/i.test(c.req.header('content-type') ?? '');
+  const wantsJson = !htmx && (!form || (c.req.header('accept') ?? '').includes('application/json'));
+  if (wantsJson) return c.json({ error: { code: 'csrf', message: why } }, 403);
+  return c.html(`<p class="error" role="alert">Refused: ${why}. Reload the page and try again.</p>`, 403);
+}
+
+/** Refuses a POST without a valid token (403), after the Origin check. */
+export function requireCsrf(secret: () => string): readonly [MiddlewareHandler<WebEnv>, MiddlewareHandler<WebEnv>] {
+  const token: MiddlewareHandler<WebEnv> = async (c, next) => {
+    const cookie = getCookie(c, CSRF_COOKIE);
+    if (!cookie || !COOKIE_VALUE.test(cookie)) return refuse(c, 'no CSRF cookie (cookies must be enabled)');
+    const sent = await sentToken(c);
+    const want = Buffer.from(sign(secret(), cookie));
+    const got = Buffer.from(sent ?? '');
+    if (got.length !== want.length || !timingSafeEqual(got, want)) return refuse(c, 'missing or wrong CSRF token');
+    await next();
+  };
+  return [originCheck(), token] as const;
+}

@@ -1,0 +1,66 @@
+// The server-rendered pages: kiosk (/), login, and the admin pages under /admin, with their
+// static files. Mounted beside the API by createApp; everything here reuses the API's deps
+// (FaceService, sessions, config, metrics).
+import { Hono } from 'hono';
+import type { AppDeps } from '../server/types.js';
+import { CameraHub } from './camera-hub.js';
+import { contentSecurityPolicy } from './csp.js';
+import { csrfToken } from './csrf.js';
+import type { JudgeOptions } from './kiosk-judge.js';
+import { KioskStation, KioskStations } from './kiosk-station.js';
+import { activityRoutes } from './routes/activity.js';
+import { enrollRoutes } from './routes/enroll.js';
+import { galleryRoutes } from './routes/gallery.js';
+import { kioskRoutes } from './routes/kiosk.js';
+import { loginRoutes } from './routes/login.js';
+import { modelRoutes } from './routes/model.js';
+import { settingsRoutes } from './routes/settings.js';
+import { staticRoutes } from './static-files.js';
+import type { WebEnv } from './types.js';
+
+export interface WebOptions {
+  /** Kiosk decision timing (cooldown after a decision, how long votes count). */
+  judge?: Partial<JudgeOptions>;
+  /** Pause between frames the kiosk page posts, ms (default 150; it also waits for each answer). */
+  frameIntervalMs?: number;
+  /** SSE streams end after this and the browser reconnects (default 20 s). */
+  sseMaxMs?: number;
+  /** Retry delay of a missing server camera (default 3 s). */
+  cameraRetryMs?: number;
+}
+
+export interface Web {
+  app: Hono<WebEnv>;
+  hub: CameraHub;
+  stations: KioskStations;
+  /** Stops the server camera, if one runs. */
+  close(): Promise<void>;
+}
+
+/** Paths of the pages (static files need neither CSP nor CSRF cookie); the API keeps /api and /metrics. */
+const PAGE_PATHS = ['/', '/login', '/logout', '/kiosk/*', '/admin', '/admin/*'];
+
+export function createWeb(deps: AppDeps, opts: WebOptions = {}): Web {
+  const { service, auth, config, metrics } = deps;
+  const hub = new CameraHub(service, { metrics, judge: opts.judge, retryMs: opts.cameraRetryMs });
+  const stations = new KioskStations(() => new KioskStation(service, { source: 'browser', metrics, judge: opts.judge }));
+  const app = new Hono<WebEnv>();
+  for (const p of PAGE_PATHS) {
+    app.use(p, contentSecurityPolicy());
+    app.use(p, csrfToken(() => auth.opts.secret, config.session.secureCookie));
+  }
+  app.route('/', staticRoutes());
+  app.route('/', kioskRoutes(deps, { hub, stations, frameIntervalMs: opts.frameIntervalMs ?? 150, sseMaxMs: opts.sseMaxMs ?? 20_000 }));
+  app.route('/', loginRoutes(deps));
+  app.route('/', enrollRoutes(deps, { hub }));
+  app.route('/', galleryRoutes(deps));
+  app.route('/', settingsRoutes(deps));
+  app.route('/', activityRoutes(deps));
+  app.route('/', modelRoutes(deps));
+  return { app, hub, stations, close: () => hub.stop() };
+}
+
+export { CONTENT_SECURITY_POLICY } from './csp.js';
+export { CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER } from './csrf.js';
+export { KofNJudge, type Observation, type Verdict } from './kiosk-judge.js';
+export { KioskStation, type KioskView } from './kiosk-station.js';

@@ -1,0 +1,131 @@
+// Gallery pages: the list, rename, delete with confirmation, re-embed, and the face crops and
+// decision snapshots behind the thumbnails (admin only: they are biometric data).
+import { readFile } from 'node:fs/promises';
+import { Hono, type Context } from 'hono';
+import { isId } from '../../gallery/ids.js';
+import { CROP_FILE, SNAPSHOT_FILE } from '../../gallery/schema.js';
+import type { AppDeps } from '../../server/types.js';
+import { deletePage, galleryPage, personRow, type GalleryPerson } from '../../../views/gallery.js';
+import { html, notice, type Html } from '../../../views/html.js';
+import { csrfOf, requireCsrf } from '../csrf.js';
+import { isServiceError } from '../frame-check.js';
+import { isHtmx, readForm } from '../form.js';
+import { requireAdminPage } from '../page-auth.js';
+import { thumbnails } from '../thumbs.js';
+import type { WebEnv } from '../types.js';
+
+export function galleryRoutes(deps: AppDeps): Hono<WebEnv> {
+  const { service, auth } = deps;
+  const app = new Hono<WebEnv>();
+  const admin = requireAdminPage(auth);
+  const csrf = requireCsrf(() => auth.opts.secret);
+
+  const people = (): GalleryPerson[] => {
+    const thumbs = thumbnails(service);
+    const models = new Map<string, Set<string>>();
+    for (const t of service.gallery.templates()) {
+      if (!models.has(t.identityId)) models.set(t.identityId, new Set());
+      models.get(t.identityId)!.add(t.modelId);
+    }
+    return service
+      .listIdentities()
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((i) => ({
+        id: i.id,
+        name: i.name,
+        badge: i.badge,
+        thumb: thumbs.get(i.id) ?? null,
+        modelTemplates: i.modelTemplates,
+        templateCount: i.templateCount,
+        models: [...(models.get(i.id) ?? [])].sort(),
+        lastSeen: i.lastSeen,
+      }));
+  };
+
+  const render = (c: Context<WebEnv>, message?: Html, status: 200 | 400 | 404 | 409 | 500 | 503 = 200) => {
+    const h = service.health();
+    return c.html(
+      galleryPage({ csrf: csrfOf(c), people: people(), modelId: h.model.id, reembedPending: h.gallery.reembedPending, otherModelTemplates: h.gallery.otherModelTemplates, message }),
+      status,
+    );
+  };
+
+  const identityOf = (c: Context<WebEnv>) => {
+    const id = c.req.param('id') ?? '';
+    return isId('identity', id) ? service.gallery.getIdentity(id) : undefined;
+  };
+
+  app.get('/admin/gallery', admin, (c) => {
+    const deleted = c.req.query('deleted');
+    return render(c, deleted ? notice('ok', html`Deleted ${deleted.slice(0, 80)} and everything stored about them.`) : undefined);
+  });
+
+  app.post('/admin/gallery/:id/rename', admin, ...csrf, async (c) => {
+    const who = identityOf(c);
+    if (!who) return isHtmx(c) ? c.html(notice('error', 'No such person.'), 404) : render(c, notice('error', 'No such person.'), 404);
+    const name = (await readForm(c)).str('name') ?? '';
+    try {
+      await service.updateIdentity(who.id, { name });
+    } catch (err) {
+      if (!isServiceError(err)) throw err;
+      const msg = notice('error', `Not renamed: ${err.message}`);
+      return isHtmx(c) ? c.html(html`<tr><td colspan="6">${msg}</td></tr>`, 400) : render(c, msg, 400);
+    }
+    if (isHtmx(c)) return c.html(personRow(people().find((p) => p.id === who.id)!, csrfOf(c)));
+    return c.redirect('/admin/gallery', 303);
+  });
+
+  app.get('/admin/gallery/:id/delete', admin, (c) => {
+    const who = identityOf(c);
+    if (!who) return render(c, notice('error', 'No such person.'), 404);
+    const p = people().find((x) => x.id === who.id)!;
+    return c.html(deletePage({ csrf: csrfOf(c), id: who.id, name: who.name, templates: who.templateCount, thumb: p.thumb }));
+  });
+
+  app.post('/admin/gallery/:id/delete', admin, ...csrf, async (c) => {
+    const who = identityOf(c);
+    if (!who) return render(c, notice('error', 'No such person.'), 404);
+    await service.deleteIdentity(who.id);
+    return c.redirect(`/admin/gallery?deleted=${encodeURIComponent(who.name)}`, 303);
+  });
+
+  app.post('/admin/gallery/reembed', admin, ...csrf, async (c) => {
+    try {
+      const r = await service.reembed();
+      const msg = notice(
+        r.failed.length || r.needEnrollment.length ? 'warn' : 'ok',
+        html`Re-embedded ${r.reembedded} templates with ${r.modelId} (${r.kept} already there).
+${r.failed.length ? html` ${r.failed.length} crops failed.` : ''}
+${r.needEnrollment.length ? html` Must enrol again (no stored crop): ${r.needEnrollment.map((x) => x.name).join(', ')}.` : ''}`,
+      );
+      return render(c, msg);
+    } catch (err) {
+      if (!isServiceError(err)) throw err;
+      return render(c, notice('error', `Re-embedding failed: ${err.message}`), err.code === 'no_model' ? 503 : 500);
+    }
+  });
+
+  const jpeg = async (c: Context<WebEnv>, file: string | null) => {
+    if (!file) return c.notFound();
+    try {
+      const body = await readFile(file);
+      return c.body(new Uint8Array(body), 200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'private, max-age=3600' });
+    } catch {
+      return c.notFound();
+    }
+  };
+
+  app.get('/admin/faces/:id/:file', admin, (c) => {
+    const { id, file } = c.req.param();
+    if (!isId('identity', id) || !CROP_FILE.test(file)) return c.notFound();
+    return jpeg(c, service.gallery.cropPath({ identityId: id, crop: file }));
+  });
+
+  app.get('/admin/snapshots/:file', admin, (c) => {
+    const file = c.req.param('file');
+    if (!SNAPSHOT_FILE.test(file)) return c.notFound();
+    return jpeg(c, service.gallery.snapshotPath({ snapshot: file }));
+  });
+
+  return app;
+}

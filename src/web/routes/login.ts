@@ -1,0 +1,47 @@
+// Login and logout for the admin pages, on the API's sessions (same cookie, same lockout).
+import { Hono } from 'hono';
+import { remoteAddress } from '../../server/auth.js';
+import { limitBody } from '../../server/validation.js';
+import type { AppDeps } from '../../server/types.js';
+import { loginPage } from '../../../views/login.js';
+import { csrfOf, requireCsrf } from '../csrf.js';
+import { readForm } from '../form.js';
+import { requireAdminPage, safeNext } from '../page-auth.js';
+import type { WebEnv } from '../types.js';
+
+export function loginRoutes({ auth, config }: AppDeps): Hono<WebEnv> {
+  const app = new Hono<WebEnv>();
+  const csrf = requireCsrf(() => auth.opts.secret);
+
+  app.get('/login', async (c) => {
+    const next = safeNext(c.req.query('next'));
+    if (await auth.session(c)) return c.redirect(next, 303);
+    return c.html(loginPage({ csrf: csrfOf(c), next, configured: auth.configured }));
+  });
+
+  app.post('/login', limitBody(config.limits.maxJsonBytes), ...csrf, async (c) => {
+    const form = await readForm(c);
+    const next = safeNext(form.str('next'));
+    const page = (status: 401 | 429 | 400, error: string) => c.html(loginPage({ csrf: csrfOf(c), next, configured: auth.configured, error }), status);
+    if (!auth.configured) return page(401, 'No admin password is set.');
+    const password = form.str('password') ?? '';
+    if (!password) return page(400, 'Enter the password.');
+    const client = remoteAddress(c) ?? 'unknown';
+    const wait = auth.lockedFor(client);
+    if (wait > 0) return page(429, `Too many failed logins: try again in ${Math.ceil(wait / 60000)} min.`);
+    const session = await auth.login(password, client);
+    if (!session) return page(401, 'Wrong password.');
+    await auth.setCookie(c, session.token);
+    return c.redirect(next, 303);
+  });
+
+  app.post('/logout', ...csrf, async (c) => {
+    const s = await auth.session(c);
+    if (s) auth.logout(s.token);
+    auth.clearCookie(c);
+    return c.redirect('/login', 303);
+  });
+
+  app.get('/admin', requireAdminPage(auth), (c) => c.redirect('/admin/gallery', 303));
+  return app;
+}

@@ -1,0 +1,136 @@
+// Settings page: matching (metric, threshold + ROC preview), k-of-n, camera source, crops, and
+// the admin password (stored hashed in the admin file; old cookie sessions end with it).
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { AdminStore } from '../../config/admin-store.js';
+import { adminFilePath } from '../../config/load.js';
+import { passwordProblem } from '../../config/password.js';
+import { remoteAddress } from '../../server/auth.js';
+import type { AppDeps } from '../../server/types.js';
+import { CAMERA_SOURCE_HELP, parseCameraSource } from '../../camera/index.js';
+import { html, notice, type Html } from '../../../views/html.js';
+import { settingsPage, thresholdInput, thresholdPreview, type ThresholdPreview } from '../../../views/settings.js';
+import { csrfOf, requireCsrf } from '../csrf.js';
+import { isServiceError } from '../frame-check.js';
+import { readForm } from '../form.js';
+import { requireAdminPage } from '../page-auth.js';
+import { operatingPoint, rocOf } from '../roc.js';
+import type { WebEnv } from '../types.js';
+
+const Metric = z.enum(['cosine', 'euclidean']);
+
+const SettingsForm = z
+  .object({
+    metric: Metric,
+    threshold: z.coerce.number().finite(),
+    k: z.coerce.number().int().min(1).max(100),
+    n: z.coerce.number().int().min(1).max(100),
+    cameraSource: z.string().trim().min(1).max(256),
+  })
+  .refine((v) => v.k <= v.n, { message: 'k must not exceed n', path: ['k'] })
+  .refine((v) => (v.metric === 'cosine' ? v.threshold >= -1 && v.threshold <= 1 : v.threshold >= 0 && v.threshold <= 2), {
+    message: 'a cosine threshold lies in [-1, 1], a distance threshold in [0, 2]',
+    path: ['threshold'],
+  });
+
+export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
+  const { service, config, auth } = deps;
+  const app = new Hono<WebEnv>();
+  const admin = requireAdminPage(auth);
+  const csrf = requireCsrf(() => auth.opts.secret);
+
+  const preview = (metric: 'cosine' | 'euclidean', threshold: number): ThresholdPreview => {
+    const meta = service.embedder?.meta;
+    const roc = rocOf(meta);
+    const rec = meta?.thresholds?.[metric] ?? null;
+    return { metric, threshold, modelId: service.modelId, point: roc ? operatingPoint(roc, metric, threshold) : null, recommended: rec };
+  };
+
+  const render = (c: Context<WebEnv>, extra: { message?: Html; passwordMessage?: Html } = {}, status: 200 | 400 | 401 | 429 = 200) => {
+    const s = service.getSettings();
+    return c.html(
+      settingsPage({
+        csrf: csrfOf(c),
+        settings: s,
+        preview: thresholdPreview(preview(s.metric, s.thresholds[s.metric])),
+        cameraHelp: `Where frames come from: ${CAMERA_SOURCE_HELP}.`,
+        passwordFixed: config.adminPasswordHash !== null,
+        ...extra,
+      }),
+      status,
+    );
+  };
+
+  app.get('/admin/settings', admin, (c) => {
+    const q = c.req.query();
+    const message = q.saved ? notice('ok', 'Settings saved.') : undefined;
+    const passwordMessage = q.password === 'changed' ? notice('ok', 'Password changed. Other browsers have been logged out.') : undefined;
+    return render(c, { message, passwordMessage });
+  });
+
+  app.get('/admin/settings/preview', admin, (c) => {
+    const metric = Metric.safeParse(c.req.query('metric'));
+    if (!metric.success) return c.html(thresholdPreview({ metric: 'cosine', threshold: 0, modelId: null, point: null, recommended: null, error: 'choose a metric' }), 400);
+    // Switching metric shows that metric's stored threshold (each metric keeps its own).
+    if (c.req.query('switch')) {
+      const t = service.getSettings().thresholds[metric.data];
+      return c.html(html`${thresholdPreview(preview(metric.data, t))}${thresholdInput(t, true)}`);
+    }
+    const threshold = Number(c.req.query('threshold'));
+    if (!Number.isFinite(threshold)) return c.html(thresholdPreview({ ...preview(metric.data, 0), error: 'enter a number' }), 400);
+    return c.html(thresholdPreview(preview(metric.data, threshold)));
+  });
+
+  app.post('/admin/settings', admin, ...csrf, async (c) => {
+    const form = await readForm(c);
+    const parsed = SettingsForm.safeParse({ metric: form.str('metric'), threshold: form.str('threshold'), k: form.str('k'), n: form.str('n'), cameraSource: form.str('cameraSource') });
+    if (!parsed.success) {
+      const msg = parsed.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; ');
+      return render(c, { message: notice('error', `Not saved: ${msg}`) }, 400);
+    }
+    const v = parsed.data;
+    try {
+      parseCameraSource(v.cameraSource);
+    } catch (err) {
+      return render(c, { message: notice('error', `Not saved: ${(err as Error).message}`) }, 400);
+    }
+    try {
+      await service.updateSettings({
+        metric: v.metric,
+        thresholds: { [v.metric]: v.threshold },
+        kOfN: { k: v.k, n: v.n },
+        camera: { source: v.cameraSource },
+        keepCrops: form.bool('keepCrops'),
+        keepSnapshots: form.bool('keepSnapshots'),
+      });
+    } catch (err) {
+      if (!isServiceError(err)) throw err;
+      return render(c, { message: notice('error', `Not saved: ${err.message}`) }, 400);
+    }
+    return c.redirect('/admin/settings?saved=1', 303);
+  });
+
+  app.post('/admin/settings/password', admin, ...csrf, async (c) => {
+    if (config.adminPasswordHash !== null) return render(c, { passwordMessage: notice('error', 'The password is fixed in the configuration.') }, 400);
+    const form = await readForm(c);
+    const [current, next, repeat] = [form.str('current') ?? '', form.str('password') ?? '', form.str('repeat') ?? ''];
+    const client = remoteAddress(c) ?? 'unknown';
+    if (auth.lockedFor(client) > 0) return render(c, { passwordMessage: notice('error', 'Too many wrong passwords: try again later.') }, 429);
+    // auth.login checks the current password and counts failures against this client.
+    const check = await auth.login(current, client);
+    if (!check) return render(c, { passwordMessage: notice('error', 'The current password is wrong.') }, 401);
+    auth.logout(check.token);
+    const problem = passwordProblem(next) ?? (next !== repeat ? 'the two new passwords differ' : null);
+    if (problem) return render(c, { passwordMessage: notice('error', `Not changed: ${problem}.`) }, 400);
+    const store = await AdminStore.open(adminFilePath(config));
+    await store.setPassword(next);
+    // The store rotated the cookie secret: cookies of other browsers no longer verify.
+    auth.opts.passwordHash = store.passwordHash;
+    auth.opts.secret = store.sessionSecret;
+    const mine = await auth.login(next, client);
+    if (mine) await auth.setCookie(c, mine.token);
+    return c.redirect('/admin/settings?password=changed', 303);
+  });
+
+  return app;
+}

@@ -1,0 +1,73 @@
+// The appliance units: `systemd-analyze verify` accepts them (no warnings about them either, since
+// verify only warns on unknown keys), the server's hardening rates as "OK" in `systemd-analyze
+// security`, and the paths the units and install script rely on exist in the repo.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+const SYSTEMD = fileURLToPath(new URL('../systemd/', import.meta.url));
+const UNITS = ['facegate.service', 'facegate-kiosk.service'];
+const BIN = '/usr/bin/systemd-analyze';
+const skip = existsSync(BIN) ? false : 'systemd-analyze is not installed (Debian package systemd)';
+
+function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(BIN, args, { cwd: SYSTEMD, timeout: 60_000 }, (error, out, err) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, out, err }));
+  });
+}
+
+test('systemd-analyze verify accepts both units without warnings', { skip }, async () => {
+  const r = await run(['verify', ...UNITS.map((u) => `${SYSTEMD}${u}`)]);
+  assert.equal(r.code, 0, r.err);
+  const aboutUs = r.err.split('\n').filter((l) => UNITS.some((u) => l.includes(u)));
+  assert.deepEqual(aboutUs, [], 'warnings about our units');
+});
+
+test('facegate.service hardening rates as OK (exposure below 3) offline', { skip }, async () => {
+  const r = await run(['security', '--offline=true', `${SYSTEMD}facegate.service`]);
+  const m = (r.out + r.err).match(/Overall exposure level for facegate\.service: ([\d.]+)/);
+  assert.ok(m, r.out + r.err);
+  assert.ok(Number(m[1]) < 3, `exposure ${m[1]}`);
+});
+
+test('the units say what the issue asks: user, working dir, env file, restart, limits, read-only system', async () => {
+  const s = await readFile(`${SYSTEMD}facegate.service`, 'utf8');
+  for (const line of [
+    'User=facegate',
+    'WorkingDirectory=/opt/facegate',
+    'EnvironmentFile=-/etc/facegate/facegate.env',
+    'Restart=on-failure',
+    'ProtectSystem=strict',
+    'ReadWritePaths=/opt/facegate/enrolled /opt/facegate/models',
+    'PrivateTmp=yes',
+    'NoNewPrivileges=yes',
+    'MemoryMax=1600M',
+  ]) {
+    assert.ok(s.split('\n').includes(line), line);
+  }
+  const k = await readFile(`${SYSTEMD}facegate-kiosk.service`, 'utf8');
+  assert.match(k, /^After=facegate\.service/m);
+  assert.match(k, /--kiosk/);
+  assert.match(k, /wait-for-server\.mjs/);
+  assert.ok(existsSync(`${SYSTEMD}wait-for-server.mjs`));
+  assert.ok(existsSync(`${SYSTEMD}install.sh`));
+  assert.ok(existsSync(fileURLToPath(new URL('../docs/appliance.md', import.meta.url))));
+});
+
+test('wait-for-server exits 0 once a server answers and 1 when none does', async () => {
+  const { createServer } = await import('node:http');
+  const srv = createServer((_q, s) => s.end('ok')).listen(0, '127.0.0.1');
+  await new Promise((r) => srv.once('listening', r));
+  const port = (srv.address() as { port: number }).port;
+  const node = (args: string[]) =>
+    new Promise<number>((resolve) => execFile(process.execPath, [`${SYSTEMD}wait-for-server.mjs`, ...args], { timeout: 30_000 }, (e) => resolve(e ? ((e as { code?: number }).code ?? 1) : 0)));
+  try {
+    assert.equal(await node([`http://127.0.0.1:${port}/api/health`, '5']), 0);
+  } finally {
+    srv.close();
+  }
+  assert.equal(await node([`http://127.0.0.1:${port}/api/health`, '1']), 1);
+});
