@@ -20,7 +20,7 @@ export interface RunningServer {
 export async function startServer(config: AppConfig, opts: { quiet?: boolean } = {}): Promise<RunningServer> {
   const admin = await resolveAdminCredentials(config);
   const service = await FaceService.open(config, { quiet: opts.quiet });
-  const { app } = createApp({ service, config, admin });
+  const { app, web } = createApp({ service, config, admin });
   const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
     s.once('error', reject);
@@ -39,7 +39,11 @@ export async function startServer(config: AppConfig, opts: { quiet?: boolean } =
     admin,
     close: () =>
       (closing ??= (async () => {
-        await new Promise<void>((resolve) => server.close(() => resolve()));
+        // Camera loops and kiosk event streams first: an open SSE stream would hold server.close().
+        await web?.close();
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        if ('closeIdleConnections' in server) server.closeIdleConnections();
+        await closed;
         await service.close();
       })()),
   };
