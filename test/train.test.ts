@@ -86,3 +86,28 @@ test('training runs, checkpoints, plots, exports, and resumes exactly', async ()
     await rm(tmp, { recursive: true, force: true });
   }
 });
+
+test('held-out identities select the epoch and calibrate the exported thresholds', async () => {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-train-val-'));
+  try {
+    // 24 people x 8 photos: 20 are held out as validation identities, 4 are trained on.
+    const data = path.join(tmp, 'glint24');
+    for (const id of (await readdir(glint)).sort()) {
+      await mkdir(path.join(data, id), { recursive: true });
+      for (const f of (await readdir(path.join(glint, id))).sort().slice(0, 8)) await symlink(path.join(glint, id, f), path.join(data, id, f));
+    }
+    const r = await train({ ...base(data, path.join(tmp, 'run')), epochs: 2, valIdentities: 20 }, { log: () => {}, progress: false, exportDir: path.join(tmp, 'model') });
+    assert.ok(r.history.every((h) => h.verifAcc !== undefined && h.verifAcc >= 0 && h.verifAcc <= 1));
+    const { net, meta } = await loadModel(path.join(tmp, 'model'));
+    net.dispose();
+    assert.equal((meta.training as { identities: number }).identities, 4);
+    const t = meta.thresholds!;
+    assert.ok(t.cosine!.far1e3! > -1 && t.cosine!.far1e3! <= 1 && t.cosine!.bestAccuracy! > -1 && t.cosine!.bestAccuracy! <= 1, JSON.stringify(t));
+    assert.ok(Math.abs(t.euclidean!.far1e3! - Math.sqrt(2 - 2 * t.cosine!.far1e3!)) < 1e-6);
+    const roc = (meta.metrics as { roc: { fpr: number[]; tpr: number[] } }).roc;
+    assert.ok(roc.fpr.length > 10 && roc.fpr.length === roc.tpr.length);
+    assert.equal(roc.fpr.at(-1), 1);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+});

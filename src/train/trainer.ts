@@ -194,7 +194,7 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
 
   let modelDir: string | undefined;
   if (opts.exportDir && !interrupted) {
-    modelDir = await exportBest(runDir, opts.exportDir, tm, cfg, split, state);
+    modelDir = await exportBest(runDir, opts.exportDir, tm, cfg, split, state, pairs);
     log(`[train] exported ${modelDir}`);
   }
   const result = { runDir, history: state.history, best: state.best, interrupted, params, buffers, modelDir };
@@ -301,7 +301,7 @@ async function saveNamed(runDir: string, name: string, ck: Parameters<typeof sav
   if (latest) await markLatest(runDir, name);
 }
 
-async function exportBest(runDir: string, outDir: string, tm: TrainableFaceNet, cfg: TrainConfig, split: Split, state: TrainState): Promise<string> {
+async function exportBest(runDir: string, outDir: string, tm: TrainableFaceNet, cfg: TrainConfig, split: Split, state: TrainState, pairs?: PairValidator): Promise<string> {
   // Export the best epoch's weights (selected on verification accuracy when pairs are given).
   const best = state.best ? await loadCheckpoint(path.join(runDir, 'checkpoints', 'best')).catch(() => undefined) : undefined;
   if (best) {
@@ -320,7 +320,17 @@ async function exportBest(runDir: string, outDir: string, tm: TrainableFaceNet, 
     config: cfg,
   };
   const last = state.history.find((h) => h.epoch === state.best?.epoch) ?? state.history.at(-1);
-  meta.metrics = { valAcc: last?.valAcc, verifAcc: last?.verifAcc, verifStd: last?.verifStd, valPairs: cfg.valPairs };
+  meta.metrics = { valAcc: last?.valAcc, verifAcc: last?.verifAcc, verifStd: last?.verifStd, valPairs: cfg.valIdentities ? `${cfg.valIdentities} held-out training identities` : cfg.valPairs };
+  if (pairs) {
+    // Thresholds come from validation data only: the dev pairs stay unseen until `facegate eval`.
+    const { thresholds: t, roc } = await pairs.calibrate(tm);
+    meta.thresholds = {
+      cosine: { far1e3: t.at_far_1e3.cosine, bestAccuracy: t.best_accuracy.cosine },
+      euclidean: { far1e3: t.at_far_1e3.euclidean, bestAccuracy: t.best_accuracy.euclidean },
+    };
+    meta.metrics.calibration = { genuinePairs: t.genuine_pairs, impostorPairs: t.impostor_pairs, tarAtFar1e3: t.at_far_1e3.tar, bestAccuracy: t.best_accuracy.accuracy };
+    meta.metrics.roc = roc;
+  }
   await saveModel(outDir, tm.net, meta);
   return outDir;
 }

@@ -6,7 +6,8 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainableFaceNet } from '../model/facenet.js';
 import { readPairs, type Pair } from '../eval/pairs.js';
-import { tenFoldAccuracy } from '../eval/metrics.js';
+import { bestThreshold, calibrateThresholds, cosineToEuclidean, rocCurve, tenFoldAccuracy, type CalibratedThresholds } from '../eval/metrics.js';
+import { cosineSimilarity as dot } from '../model/facenet.js';
 
 /** Decodes a face crop file to RGB bytes at size x size. */
 export async function readCrop(file: string, size: number): Promise<Uint8Array> {
@@ -61,19 +62,52 @@ export class PairValidator {
     return [...this.crops.values()].filter((c) => c === null).length;
   }
 
+  private async embedAll(tm: TrainableFaceNet): Promise<Map<string, Float32Array>> {
+    const present = [...this.crops.keys()].filter((f) => this.crops.get(f));
+    const embs = await tm.net.embedCrops(present.map((f) => ({ data: this.crops.get(f)!, width: this.size, height: this.size })), 32);
+    return new Map(present.map((f, i) => [f, embs[i]!]));
+  }
+
+  /**
+   * Recommended thresholds and the ROC for meta.json. FAR 1e-3 needs far more impostor pairs than
+   * the pairs file holds, so that threshold and the ROC come from every same/different pair among
+   * the validation images (identity = folder); the best-accuracy threshold comes from the balanced
+   * pairs file (on all pairs, impostors outnumber genuine ones and "best accuracy" means reject all).
+   */
+  async calibrate(tm: TrainableFaceNet, maxPairs = 400_000): Promise<{ thresholds: CalibratedThresholds; roc: { fpr: number[]; tpr: number[]; thresholds: number[] } }> {
+    const embs = await this.embedAll(tm);
+    const byFile = [...embs.entries()];
+    const genuine: number[] = [];
+    const impostor: number[] = [];
+    const total = (byFile.length * (byFile.length - 1)) / 2;
+    const stride = Math.max(1, Math.ceil(total / maxPairs));
+    let k = 0;
+    for (let i = 0; i < byFile.length; i++) {
+      for (let j = i + 1; j < byFile.length; j++, k++) {
+        const same = path.dirname(byFile[i]![0]) === path.dirname(byFile[j]![0]);
+        if (!same && k % stride) continue; // keep every genuine pair, thin the impostors evenly
+        (same ? genuine : impostor).push(dot(byFile[i]![1], byFile[j]![1]));
+      }
+    }
+    const thresholds = calibrateThresholds(genuine, impostor);
+    const pairScores = this.pairs.map((p) => (embs.get(p.a) && embs.get(p.b) ? dot(embs.get(p.a)!, embs.get(p.b)!) : Number.NaN));
+    const best = bestThreshold(pairScores, this.pairs.map((p) => p.same));
+    thresholds.best_accuracy = { cosine: best.threshold, euclidean: cosineToEuclidean(best.threshold), accuracy: best.accuracy };
+    const scores = [...genuine, ...impostor];
+    const roc = rocCurve(scores, scores.map((_, i) => i < genuine.length));
+    // ~200 points are plenty for the settings page's FAR/TAR preview.
+    const step = Math.max(1, Math.floor(roc.fpr.length / 200));
+    const keep = (a: number[]) => a.filter((_, i) => i % step === 0 || i === a.length - 1);
+    return { thresholds, roc: { fpr: keep(roc.fpr), tpr: keep(roc.tpr), thresholds: keep(roc.thresholds) } };
+  }
+
   /** Embeds each distinct crop once; returns 10-fold accuracy (missing crops count as errors). */
   async evaluate(tm: TrainableFaceNet): Promise<{ mean: number; std: number }> {
-    const files = [...this.crops.keys()];
-    const present = files.filter((f) => this.crops.get(f));
-    const embs = await tm.net.embedCrops(present.map((f) => ({ data: this.crops.get(f)!, width: this.size, height: this.size })), 32);
-    const byFile = new Map(present.map((f, i) => [f, embs[i]!]));
+    const byFile = await this.embedAll(tm);
     const scores = this.pairs.map((p) => {
       const a = byFile.get(p.a);
       const b = byFile.get(p.b);
-      if (!a || !b) return Number.NaN;
-      let s = 0;
-      for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-      return s;
+      return a && b ? dot(a, b) : Number.NaN;
     });
     const r = tenFoldAccuracy(scores, this.pairs.map((p) => p.same), this.pairs.map((p) => p.fold));
     return { mean: r.mean, std: r.std };
