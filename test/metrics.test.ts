@@ -106,7 +106,7 @@ test('k-fold accuracy: perfect separation gives 1 +- 0', () => {
   assert.equal(r.std, 0);
 });
 
-test('NaN scores count as wrong decisions, never dropped', () => {
+test('NaN scores are never dropped: wrong for accuracy, rejections for the ROC family', () => {
   // fold 0: G 0.9, I NaN   fold 1: G NaN, I 0.1
   // Hold out 0: train {G NaN, I 0.1}: best t = 0.1 (rejects 0.1I, 1/2); test 0.9G right, NaN wrong -> 0.5.
   // Hold out 1: train {G 0.9, I NaN}: best t just below 0.9 (1/2); test NaN wrong, 0.1I rejected -> 0.5.
@@ -117,11 +117,12 @@ test('NaN scores count as wrong decisions, never dropped', () => {
   assert.deepEqual(r.accuracies, [0.5, 0.5]);
   assert.equal(r.thresholds[0], 0.1);
   assert.ok(r.thresholds[1] < 0.9 && r.thresholds[1] > 0.8999999);
-  // AUC: genuine NaN ranks last, impostor NaN first: only 0.9 > 0.1 of the 4 pairings wins.
-  close(auc(scores, labels), 0.25);
-  // TAR@FAR: NaN impostor is a false accept at every threshold.
-  assert.deepEqual(tarAtFar(scores, labels, 0.5), { tar: 0.5, far: 0.5, threshold: 0.1 });
-  assert.deepEqual(tarAtFar(scores, labels, 0), { tar: 0, far: 0.5, threshold: Infinity });
+  // AUC: both NaNs rank last (a missing face is rejected). Genuine x impostor pairings:
+  // 0.9 > NaN win, 0.9 > 0.1 win, NaN vs NaN tie (0.5), NaN < 0.1 loss: 2.5 / 4.
+  close(auc(scores, labels), 0.625);
+  // TAR@FAR: the NaN impostor is a correct reject, never a false accept; the NaN genuine pair is a miss.
+  assert.deepEqual(tarAtFar(scores, labels, 0), { tar: 0.5, far: 0, threshold: 0.1 });
+  assert.deepEqual(tarAtFar(scores, labels, 0.5), { tar: 0.5, far: 0.5, threshold: -Infinity });
   assert.equal(accuracyAt(scores, labels, 0.5), 0.5);
   assert.equal(bestThreshold(scores, labels).accuracy, 0.5);
 });
@@ -166,7 +167,7 @@ test('input validation', () => {
 
 // Brute-force references to check the sort-once sweeps on random data with ties and NaN.
 function bruteAuc(scores: number[], labels: boolean[]): number {
-  const v = (s: number, g: boolean) => (Number.isNaN(s) ? (g ? -Infinity : Infinity) : s);
+  const v = (s: number) => (Number.isNaN(s) ? -Infinity : s); // a missing face is a rejection
   let sum = 0;
   let n = 0;
   scores.forEach((g, i) => {
@@ -174,8 +175,8 @@ function bruteAuc(scores: number[], labels: boolean[]): number {
     scores.forEach((m, j) => {
       if (labels[j]) return;
       n++;
-      const a = v(g, true);
-      const b = v(m, false);
+      const a = v(g);
+      const b = v(m);
       sum += a > b ? 1 : a === b ? 0.5 : 0;
     });
   });

@@ -3,7 +3,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
-import { registerAllGradients } from '../src/engine/register-gradients.js';
+import { registerAllGradients } from '../src/engine/tfjs-core-extras.js';
 import { batchNormTraining } from '../src/engine/wasm-kernels/index.js';
 
 // tfjs-core's own BatchNorm gradient, captured before ours replaces it.

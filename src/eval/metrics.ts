@@ -3,10 +3,13 @@
 //
 // Conventions used everywhere in this module:
 // - Decision rule: a pair is accepted as "same" iff score > threshold (strictly above).
-// - A missing score (NaN, e.g. no face found in one image) is a wrong decision at every
-//   threshold, never dropped: internally a genuine NaN ranks below everything (never
-//   accepted) and an impostor NaN ranks above everything (always accepted). It therefore
-//   still counts in every denominator and lowers accuracy, AUC and TAR and raises FAR.
+// - A missing score (NaN, e.g. no face found in one image) is never dropped: it stays in every
+//   denominator. Accuracy (best threshold, 10-fold) counts it as a wrong decision whatever the
+//   label: a genuine NaN ranks below everything, an impostor NaN above everything. The ROC family
+//   (ROC, AUC, EER, TAR@FAR, calibration) counts it as what the kiosk does with a photo without a
+//   face: a rejection. So a genuine NaN lowers TAR, and an impostor NaN is a correct reject rather
+//   than a false accept at every threshold (which would put a floor under FAR and make TAR at
+//   FAR 1e-3 zero as soon as a few impostor pairs lack a face).
 // - Scores are sorted once per call; everything else is linear sweeps, so 6,000 pairs with
 //   ten folds costs one sort plus ~10 passes.
 
@@ -22,9 +25,13 @@ interface Ranked {
   asc: Uint32Array;
   genuine: number;
   impostor: number;
+  /** How missing scores were ranked (see the module comment). */
+  missingAs: MissingAs;
 }
 
-function rank(scores: Scores, labels: Labels): Ranked {
+type MissingAs = 'wrong' | 'rejected';
+
+function rank(scores: Scores, labels: Labels, missingAs: MissingAs = 'wrong'): Ranked {
   const n = scores.length;
   if (labels.length !== n) throw new Error(`metrics: ${n} scores but ${labels.length} labels`);
   const score = new Float64Array(n);
@@ -37,7 +44,7 @@ function rank(scores: Scores, labels: Labels): Ranked {
     genuine += same[i];
     if (Number.isNaN(s)) {
       missing[i] = 1;
-      score[i] = same[i] ? -Infinity : Infinity;
+      score[i] = same[i] || missingAs === 'rejected' ? -Infinity : Infinity;
     } else if (!Number.isFinite(s)) {
       // ±Infinity would be indistinguishable from the NaN sentinels above.
       throw new Error(`metrics: score ${i} is ${s}; scores must be finite or NaN (missing)`);
@@ -48,7 +55,7 @@ function rank(scores: Scores, labels: Labels): Ranked {
   const asc = new Uint32Array(n);
   for (let i = 0; i < n; i++) asc[i] = i;
   asc.sort((x, y) => (score[x] < score[y] ? -1 : score[x] > score[y] ? 1 : x - y));
-  return { n, score, missing, same, asc, genuine, impostor: n - genuine };
+  return { n, score, missing, same, asc, genuine, impostor: n - genuine, missingAs };
 }
 
 function requireBothClasses(r: Ranked, what: string): void {
@@ -214,7 +221,7 @@ function rocOf(r: Ranked): Roc {
 }
 
 export function rocCurve(scores: Scores, labels: Labels): Roc {
-  return rocOf(rank(scores, labels));
+  return rocOf(rank(scores, labels, 'rejected'));
 }
 
 function aucOf(r: Ranked): number {
@@ -240,7 +247,7 @@ function aucOf(r: Ranked): number {
 
 /** Area under the ROC curve (trapezoid rule; tied genuine/impostor scores count half). */
 export function auc(scores: Scores, labels: Labels): number {
-  return aucOf(rank(scores, labels));
+  return aucOf(rank(scores, labels, 'rejected'));
 }
 
 export interface EqualErrorRate {
@@ -266,7 +273,7 @@ function eerOf(roc: Roc): EqualErrorRate {
 }
 
 export function eer(scores: Scores, labels: Labels): EqualErrorRate {
-  return eerOf(rocOf(rank(scores, labels)));
+  return eerOf(rocOf(rank(scores, labels, 'rejected')));
 }
 
 export interface TarAtFar {
@@ -304,15 +311,16 @@ function tarAtFarOf(r: Ranked, far: number): TarAtFar {
   let tp = 0;
   let fp = 0;
   for (let i = 0; i < r.n; i++) {
-    // Missing genuine scores are never accepted, missing impostor scores always are.
+    // Missing genuine scores are never accepted; missing impostor scores are accepted only when
+    // missing counts as wrong (never, for the ROC family: no face means no entry).
     if (r.same[i]) tp += !r.missing[i] && r.score[i] > threshold ? 1 : 0;
-    else fp += r.missing[i] || r.score[i] > threshold ? 1 : 0;
+    else fp += r.missing[i] ? (r.missingAs === 'wrong' ? 1 : 0) : r.score[i] > threshold ? 1 : 0;
   }
   return { tar: tp / r.genuine, far: fp / r.impostor, threshold };
 }
 
 export function tarAtFar(scores: Scores, labels: Labels, far: number): TarAtFar {
-  return tarAtFarOf(rank(scores, labels), far);
+  return tarAtFarOf(rank(scores, labels, 'rejected'), far);
 }
 
 /** Euclidean distance between unit vectors with cosine similarity c: sqrt(2 - 2c). */
@@ -349,14 +357,15 @@ export interface VerificationSummary {
  */
 export function summarizeVerification(input: VerificationInput): VerificationSummary {
   const r = rank(input.cosine, input.labels);
+  const roc = rank(input.cosine, input.labels, 'rejected');
   const folds = tenFoldOf(r, input.folds);
   const best = bestOn(r, () => true);
   return {
     accuracy: folds.mean,
     accuracy_std: folds.std,
-    auc: aucOf(r),
-    eer: eerOf(rocOf(r)).eer,
-    tar_at_far: { '1e-2': tarAtFarOf(r, 1e-2).tar, '1e-3': tarAtFarOf(r, 1e-3).tar },
+    auc: aucOf(roc),
+    eer: eerOf(rocOf(roc)).eer,
+    tar_at_far: { '1e-2': tarAtFarOf(roc, 1e-2).tar, '1e-3': tarAtFarOf(roc, 1e-3).tar },
     threshold_cosine: best.threshold,
     threshold_euclidean: cosineToEuclidean(best.threshold),
     pairs: r.n,
@@ -377,7 +386,7 @@ export function calibrateThresholds(genuine: Scores, impostor: Scores): Calibrat
   const scores = [...Array.from(genuine), ...Array.from(impostor)];
   const labels = scores.map((_, i) => i < genuine.length);
   const r = rank(scores, labels);
-  const strict = tarAtFarOf(r, 1e-3);
+  const strict = tarAtFarOf(rank(scores, labels, 'rejected'), 1e-3);
   const best = bestOn(r, () => true);
   return {
     at_far_1e3: { cosine: strict.threshold, euclidean: cosineToEuclidean(strict.threshold), tar: strict.tar, far: strict.far },
