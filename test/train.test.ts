@@ -6,7 +6,7 @@ import { mkdtemp, mkdir, readdir, rm, symlink, access } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { initBackend } from '../src/engine/backend.js';
-import { train } from '../src/train/trainer.js';
+import { exportCheckpoint, train } from '../src/train/trainer.js';
 import { loadModel } from '../src/model/io.js';
 
 await initBackend({ quiet: true });
@@ -60,6 +60,12 @@ test('training runs, checkpoints, plots, exports, and resumes exactly', async ()
     assert.equal(meta.embeddingSize, 64);
     assert.equal((meta.training as { identities: number }).identities, 4);
     net.dispose();
+    // Any checkpoint exports on its own (facegate model export), here quantised.
+    await exportCheckpoint(straight.runDir, path.join(tmp, 'model-last-u8'), { checkpoint: 'epoch-0002', quantize: 'uint8' });
+    const exported = await loadModel(path.join(tmp, 'model-last-u8'));
+    assert.equal((exported.meta.training as { bestEpoch: number }).bestEpoch, 2);
+    assert.equal((exported.meta.weights as { quantization: string }).quantization, 'uint8');
+    exported.net.dispose();
 
     // Two epochs, then a resume to four.
     const first = await train({ ...base(data, path.join(tmp, 'split-run')), epochs: 2 }, { log: quiet, progress: false });

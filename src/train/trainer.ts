@@ -9,7 +9,7 @@ import cliProgress from 'cli-progress';
 import { initBackend } from '../engine/backend.js';
 import { FaceNet, TrainableFaceNet } from '../model/facenet.js';
 import { modelConfig } from '../model/config.js';
-import { defaultMeta, saveModel, type ModelMeta } from '../model/io.js';
+import { defaultMeta, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
 import { scanDatasets, type DatasetItem } from '../data/dataset.js';
 import { holdOutIdentities, pairsTsv } from '../data/val-pairs.js';
 import { readSplit, splitDataset, writeSplit, type Split } from '../data/split.js';
@@ -301,9 +301,42 @@ async function saveNamed(runDir: string, name: string, ck: Parameters<typeof sav
   if (latest) await markLatest(runDir, name);
 }
 
-async function exportBest(runDir: string, outDir: string, tm: TrainableFaceNet, cfg: TrainConfig, split: Split, state: TrainState, pairs?: PairValidator): Promise<string> {
+/**
+ * Exports a checkpoint of a run (default: its best epoch) as a model folder, with thresholds
+ * calibrated on the run's validation pairs: `facegate model export`.
+ */
+export async function exportCheckpoint(runDir: string, outDir: string, opts: { checkpoint?: string; quantize?: WeightQuantization } = {}): Promise<string> {
+  await initBackend();
+  const ck = await loadCheckpoint(path.join(runDir, 'checkpoints', opts.checkpoint ?? 'best'));
+  const cfg = ck.state.config;
+  const split = await readSplit(runDir);
+  const teacherDim = cfg.teacher ? (await TeacherCache.read(cfg.teacher).catch(() => undefined))?.dim : undefined;
+  const distill = teacherDim ? { mode: cfg.distillMode, teacherDim, weight: cfg.distillWeight } : undefined;
+  const net = new FaceNet(modelConfig({ variant: cfg.variant, inputSize: cfg.inputSize, embeddingSize: cfg.embeddingSize, width: cfg.width }), cfg.seed);
+  const tm = new TrainableFaceNet(net, split.classes.length, { s: cfg.s, m: cfg.m }, cfg.seed + 1000, distill);
+  try {
+    writeFlat(tm.trainableVariables(), ck.params);
+    writeFlat(tm.bufferVariables(), ck.buffers);
+    const pairs = await openPairValidator(cfg);
+    const state = { ...ck.state, best: { metric: ck.state.best?.metric ?? NaN, epoch: ck.state.epoch } };
+    return await exportBest(runDir, outDir, tm, cfg, split, state, pairs, { loadBest: false, quantize: opts.quantize });
+  } finally {
+    tm.dispose();
+  }
+}
+
+async function exportBest(
+  runDir: string,
+  outDir: string,
+  tm: TrainableFaceNet,
+  cfg: TrainConfig,
+  split: Split,
+  state: TrainState,
+  pairs?: PairValidator,
+  opts: { loadBest?: boolean; quantize?: WeightQuantization } = {},
+): Promise<string> {
   // Export the best epoch's weights (selected on verification accuracy when pairs are given).
-  const best = state.best ? await loadCheckpoint(path.join(runDir, 'checkpoints', 'best')).catch(() => undefined) : undefined;
+  const best = opts.loadBest !== false && state.best ? await loadCheckpoint(path.join(runDir, 'checkpoints', 'best')).catch(() => undefined) : undefined;
   if (best) {
     writeFlat(tm.trainableVariables(), best.params);
     writeFlat(tm.bufferVariables(), best.buffers);
@@ -331,7 +364,7 @@ async function exportBest(runDir: string, outDir: string, tm: TrainableFaceNet, 
     meta.metrics.calibration = { genuinePairs: t.genuine_pairs, impostorPairs: t.impostor_pairs, tarAtFar1e3: t.at_far_1e3.tar, bestAccuracy: t.best_accuracy.accuracy };
     meta.metrics.roc = roc;
   }
-  await saveModel(outDir, tm.net, meta);
+  await saveModel(outDir, tm.net, meta, { quantize: opts.quantize });
   return outDir;
 }
 

@@ -22,4 +22,16 @@ export function register(program: Command): void {
       }
       console.table(rows);
     });
+
+  model
+    .command('export')
+    .description('export a checkpoint of a training run as a model folder (thresholds calibrated on its validation pairs)')
+    .requiredOption('--run <dir>', 'training run folder')
+    .requiredOption('--out <dir>', 'model folder to write (e.g. models/my-model)')
+    .option('--checkpoint <name>', 'checkpoint: best, last, interrupted, epoch-0010', 'best')
+    .option('--quantize <mode>', 'weights as none | float16 | uint8', 'none')
+    .action(async (o: { run: string; out: string; checkpoint: string; quantize: 'none' | 'float16' | 'uint8' }) => {
+      const { exportCheckpoint } = await import('../../train/trainer.js');
+      console.log(await exportCheckpoint(o.run, o.out, { checkpoint: o.checkpoint, quantize: o.quantize }));
+    });
 }
