@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, readdir, rm, symlink, access } from 'node:fs/promises';
 import os from 'node:os';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { initBackend } from '../src/engine/backend.js';
 import { exportCheckpoint, train } from '../src/train/trainer.js';
@@ -70,6 +71,14 @@ test('training runs, checkpoints, plots, exports, and resumes exactly', async ()
     // Two epochs, then a resume to four.
     const first = await train({ ...base(data, path.join(tmp, 'split-run')), epochs: 2 }, { log: quiet, progress: false });
     assert.equal(first.history.length, 2);
+    // Epoch 3 through the command line, in a fresh process (nothing initialised beforehand)...
+    const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'train', '--resume', path.join(tmp, 'split-run'), '--epochs', '3'], {
+      cwd: new URL('..', import.meta.url).pathname,
+      encoding: 'utf8',
+      env: { ...process.env, FACEGATE_QUIET: '1' },
+    });
+    assert.equal(cli.status, 0, cli.stderr.slice(-2000));
+    // ...and epoch 4 in this one.
     const resumed = await train(base(data, 'ignored'), { resume: path.join(tmp, 'split-run'), epochs: 4, log: quiet, progress: false });
     assert.equal(resumed.history.length, 4);
     assert.ok(maxAbsDiff(straight.params, resumed.params) < 1e-5, `resumed params differ by ${maxAbsDiff(straight.params, resumed.params)}`);

@@ -55,12 +55,13 @@ const BN_MOMENTUM = 0.9;
 
 export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'data' | 'runDir'>, opts: TrainOptions = {}): Promise<TrainResult> {
   const log = opts.log ?? ((l: string) => console.error(l));
+  // Before anything makes a tensor (loading a checkpoint does).
+  const backend = await initBackend();
   const resumeFrom = opts.resume ? await loadCheckpoint(await resolveCheckpoint(opts.resume)) : undefined;
   const cfg: TrainConfig = resumeFrom ? { ...resumeFrom.state.config, ...(opts.epochs ? { epochs: opts.epochs } : {}) } : TrainConfigSchema.parse(input);
   if (!resumeFrom && opts.epochs) cfg.epochs = opts.epochs;
   const runDir = cfg.runDir;
   await mkdir(path.join(runDir, 'checkpoints'), { recursive: true });
-  const backend = await initBackend();
 
   // Data: the class list and split are fixed at the first run and reread on resume.
   const split = await loadOrMakeSplit(cfg, resumeFrom?.state.classes);
