@@ -315,19 +315,15 @@ export class FaceService {
 
   // ---- enrollment -----------------------------------------------------------------------------
 
-  async enroll(req: EnrollRequest): Promise<EnrollOutcome> {
-    const e = this.#requireModel();
-    const person = NewIdentitySchema.safeParse({ name: req.name, badge: req.badge ?? undefined, notes: req.notes });
-    if (!person.success) throw new ServiceError('invalid_input', person.error.issues.map((i) => `${i.path.join('.') || 'identity'}: ${i.message}`).join('; '));
-    if (person.data.badge && this.gallery.findByBadge(person.data.badge)) throw new ServiceError('conflict', `badge ${person.data.badge} is already used by another identity`);
-    const { minSamples, maxTemplates } = this.config.enroll;
-    const max = this.config.limits.maxEnrollImages;
-    if (req.images.length === 0) throw new ServiceError('invalid_input', `no images: enrollment needs at least ${minSamples} good photos`);
-    if (req.images.length > max) throw new ServiceError('invalid_input', `${req.images.length} images: at most ${max} per enrollment`);
-
+  /**
+   * The enrollment quality gate, per image: decode, detect, quality. Every image gets a report
+   * (accepted or the reasons why not); the accepted ones come back with their face for embedding.
+   * Shared by enroll and the gallery page's "add samples".
+   */
+  async screenSamples(images: { bytes: Uint8Array; file?: string }[]): Promise<{ samples: SampleReport[]; good: { sample: SampleReport; face: ExtractedFace }[] }> {
     const samples: SampleReport[] = [];
     const good: { sample: SampleReport; face: ExtractedFace }[] = [];
-    for (const [index, img] of req.images.entries()) {
+    for (const [index, img] of images.entries()) {
       const sample: SampleReport = { index, file: img.file ?? null, accepted: false, kept: false, reasons: [], quality: null, box: null };
       samples.push(sample);
       let image: RgbImage;
@@ -353,6 +349,20 @@ export class FaceService {
       sample.accepted = true;
       good.push({ sample, face: subject });
     }
+    return { samples, good };
+  }
+
+  async enroll(req: EnrollRequest): Promise<EnrollOutcome> {
+    const e = this.#requireModel();
+    const person = NewIdentitySchema.safeParse({ name: req.name, badge: req.badge ?? undefined, notes: req.notes });
+    if (!person.success) throw new ServiceError('invalid_input', person.error.issues.map((i) => `${i.path.join('.') || 'identity'}: ${i.message}`).join('; '));
+    if (person.data.badge && this.gallery.findByBadge(person.data.badge)) throw new ServiceError('conflict', `badge ${person.data.badge} is already used by another identity`);
+    const { minSamples, maxTemplates } = this.config.enroll;
+    const max = this.config.limits.maxEnrollImages;
+    if (req.images.length === 0) throw new ServiceError('invalid_input', `no images: enrollment needs at least ${minSamples} good photos`);
+    if (req.images.length > max) throw new ServiceError('invalid_input', `${req.images.length} images: at most ${max} per enrollment`);
+
+    const { samples, good } = await this.screenSamples(req.images);
     if (good.length < minSamples) {
       throw new ServiceError('insufficient_samples', `${good.length} of ${req.images.length} images are usable; enrollment needs at least ${minSamples} (see the reasons per image)`, { samples });
     }
