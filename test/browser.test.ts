@@ -19,17 +19,9 @@ import { initBackend } from '../src/engine/backend.js';
 import { createApp } from '../src/server/index.js';
 import { FaceService } from '../src/service/index.js';
 import type { Web } from '../src/web/index.js';
-import { ARTIFACTS, PASSWORD, SHIPPED_MODEL, VIDEOS, randomModel, shippedModelExists } from './fixtures/web/harness.js';
+import { ARTIFACTS, PASSWORD, SHIPPED_MODEL, VIDEOS, randomModel, shippedModelExists , hasFfmpeg } from './fixtures/web/harness.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const hasFfmpeg = (() => {
-  try {
-    execFileSync('ffmpeg', ['-version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 const skipAll = !existsSync(CHROMIUM)
   ? 'Debian chromium is not installed at /usr/bin/chromium (apt-get install chromium; .ci/run installs it)'
   : !hasFfmpeg

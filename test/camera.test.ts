@@ -4,7 +4,6 @@
 // watches, and the kiosk's SSE stream fed by a replayed video.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,16 +15,8 @@ import { initBackend } from '../src/engine/backend.js';
 import { createApp } from '../src/server/index.js';
 import { FaceService } from '../src/service/index.js';
 import type { KioskView } from '../src/web/index.js';
-import { BBT, PASSWORD, PageClient, VIDEOS, randomModel } from './fixtures/web/harness.js';
+import { BBT, PASSWORD, PageClient, VIDEOS, randomModel , hasFfmpeg } from './fixtures/web/harness.js';
 
-const hasFfmpeg = (() => {
-  try {
-    execFileSync('ffmpeg', ['-version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 const noFfmpeg = hasFfmpeg ? false : 'ffmpeg is not installed (apt-get install ffmpeg; .ci/run installs it)';
 const VIDEO = path.join(VIDEOS, 'd9.mp4');
 

@@ -193,6 +193,15 @@ function checkJpeg(b: unknown, what: string): Uint8Array {
   return b;
 }
 
+/** Quality, source and optional crop of a template to be stored, validated. */
+function checkTemplateFields(t: { quality: number; source: unknown; cropJpeg?: Uint8Array }, what: string) {
+  return {
+    quality: checkQuality(t.quality, what),
+    source: parseWith(SourceSchema, t.source, `${what} source`),
+    cropJpeg: t.cropJpeg === undefined ? undefined : checkJpeg(t.cropJpeg, what),
+  };
+}
+
 function checkQuality(q: unknown, what: string): number {
   if (typeof q !== 'number' || !Number.isFinite(q) || q < 0 || q > 1) throw new GalleryError('INVALID_INPUT', `${what}: quality must be a number in [0, 1]`);
   return q;
@@ -527,9 +536,7 @@ export class Gallery {
         return {
           modelId,
           embedding,
-          quality: checkQuality(t.quality, what),
-          source: parseWith(SourceSchema, t.source, `${what} source`),
-          cropJpeg: t.cropJpeg === undefined ? undefined : checkJpeg(t.cropJpeg, what),
+          ...checkTemplateFields(t, what),
         };
       });
       const written: string[] = [];
@@ -671,9 +678,7 @@ export class Gallery {
           ...t,
           embedding,
           crop,
-          quality: checkQuality(t.quality, what),
-          source: parseWith(SourceSchema, t.source, `${what} source`),
-          cropJpeg: t.cropJpeg === undefined ? undefined : checkJpeg(t.cropJpeg, what),
+          ...checkTemplateFields(t, what),
         };
       });
       const written: string[] = [];
