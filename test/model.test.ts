@@ -34,6 +34,24 @@ test('both variants give unit-norm 512-d embeddings; MobileFaceNet has the publi
   }
 });
 
+test('trunk then tail is the whole forward pass, and the tail holds only the last stage and embedding', async () => {
+  const files = (await readdir(path.join(glint, 'Barack_Obama'))).slice(0, 2).map((f) => path.join(glint, 'Barack_Obama', f));
+  const crops = await Promise.all(files.map((f) => readCrop(f, 112)));
+  for (const variant of ['efficientfr', 'mobilefacenet'] as const) {
+    const net = FaceNet.create({ variant, inputSize: 112 });
+    const x = tf.tensor4d(Float32Array.from(crops.flatMap((c) => Array.from(c))), [2, 112, 112, 3]);
+    const whole = net.embed(x);
+    const split = tf.tidy(() => tf.div(net.tailForward(net.trunkFeatures(x), { training: false }), tf.norm(net.tailForward(net.trunkFeatures(x), { training: false }), 2, 1, true)));
+    assert.ok(tf.tidy(() => tf.max(tf.abs(tf.sub(whole, split))).dataSync()[0]!) < 1e-5);
+    const tail = net.tailVariables().map(([n]) => n);
+    const share = net.tailVariables().reduce((n, [, v]) => n + v.size, 0) / net.params.countTrainable();
+    assert.ok(tail.some((n) => n.startsWith('embedding.')) && !tail.some((n) => n.startsWith('stem')), tail.join());
+    assert.ok(share > 0.05 && share < 0.9, `tail is ${share} of the parameters`);
+    tf.dispose([x, whole, split]);
+    net.dispose();
+  }
+});
+
 test('224 px input works for the seed backbone', () => {
   const net = FaceNet.create({ variant: 'efficientfr', inputSize: 224 });
   const e = net.embed(tf.zeros([1, 224, 224, 3]) as tf.Tensor4D);

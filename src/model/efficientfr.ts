@@ -54,9 +54,21 @@ export class EfficientFR {
     this.fc = new Dense(ps, 'embedding.fc', inC, cfg.embeddingSize);
     this.bn = new BatchNorm(ps, 'embedding.bn', cfg.embeddingSize);
   }
+  /** Parameters of the last stage and the embedding: what a finetune trains over cached trunk features. */
+  get tailPrefixes(): string[] {
+    return [`stage${this.stages.length}.`, 'embedding.'];
+  }
   forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
+    return this.tail(this.trunk(x, ctx), ctx);
+  }
+  /** Stem and all stages but the last. */
+  trunk(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     let h = this.stem.forward(x, ctx);
-    for (const s of this.stages) h = s.forward(h, ctx);
+    for (const s of this.stages.slice(0, -1)) h = s.forward(h, ctx);
+    return h;
+  }
+  tail(h: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
+    h = this.stages[this.stages.length - 1]!.forward(h, ctx);
     const pooled = tf.mean(h, [1, 2]) as tf.Tensor2D;
     return this.bn.forward(this.fc.forward(pooled, ctx), ctx);
   }

@@ -9,6 +9,10 @@ import { ModelConfig, NORMALIZATION, modelConfig } from './config.js';
 
 interface Backbone {
   forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D;
+  /** forward = tail(trunk(x)): the split a finetune uses to train the tail over cached features. */
+  trunk(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D;
+  tail(h: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D;
+  readonly tailPrefixes: string[];
 }
 
 function buildBackbone(ps: ParamStore, cfg: ModelConfig): Backbone {
@@ -46,6 +50,22 @@ export class FaceNet {
   /** Raw (unnormalised) embeddings from preprocessed input. */
   forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
     return this.backbone.forward(x, ctx);
+  }
+
+  /** Frozen-trunk features of uint8-range RGB images (inference mode). */
+  trunkFeatures(images: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => this.backbone.trunk(this.preprocess(images), { training: false }));
+  }
+
+  /** Raw embeddings from trunk features. */
+  tailForward(h: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
+    return this.backbone.tail(h, ctx);
+  }
+
+  /** Trainable variables of the tail (last stage and embedding layer), in creation order. */
+  tailVariables(): [string, tf.Variable][] {
+    const prefixes = this.backbone.tailPrefixes;
+    return [...this.params.trainable.entries()].filter(([name]) => prefixes.some((p) => name.startsWith(p)));
   }
 
   /** Inference: uint8-range RGB images -> L2-normalised embeddings [N, embeddingSize]. */

@@ -59,9 +59,22 @@ export class MobileFaceNet {
     this.linear = new Conv2d(ps, 'embedding.linear', headC, cfg.embeddingSize, 1);
     this.bn = new BatchNorm(ps, 'embedding.bn', cfg.embeddingSize, 1e-5, { scale: false });
   }
+  /** Parameters from the last stage on: what a finetune trains over cached trunk features. */
+  readonly tailPrefixes = [`block${SETTINGS.length}.`, 'conv_head.', 'gdc.', 'embedding.'];
+  private get tailStart(): number {
+    return this.blocks.length - SETTINGS[SETTINGS.length - 1]![2];
+  }
   forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
+    return this.tail(this.trunk(x, ctx), ctx);
+  }
+  /** Stem and all but the last stage (7x7x128 at 112 px). */
+  trunk(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     let h = this.stemDw.forward(this.stem.forward(x, ctx), ctx);
-    for (const b of this.blocks) h = b.forward(h, ctx);
+    for (const b of this.blocks.slice(0, this.tailStart)) h = b.forward(h, ctx);
+    return h;
+  }
+  tail(h: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
+    for (const b of this.blocks.slice(this.tailStart)) h = b.forward(h, ctx);
     h = this.gdc.forward(this.head.forward(h, ctx), ctx);
     const e = this.linear.forward(h, ctx);
     return this.bn.forward(tf.reshape(e, [e.shape[0], e.shape[3]]) as tf.Tensor2D, ctx);

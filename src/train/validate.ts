@@ -68,37 +68,9 @@ export class PairValidator {
     return new Map(present.map((f, i) => [f, embs[i]!]));
   }
 
-  /**
-   * Recommended thresholds and the ROC for meta.json. FAR 1e-3 needs far more impostor pairs than
-   * the pairs file holds, so that threshold and the ROC come from every same/different pair among
-   * the validation images (identity = folder); the best-accuracy threshold comes from the balanced
-   * pairs file (on all pairs, impostors outnumber genuine ones and "best accuracy" means reject all).
-   */
-  async calibrate(tm: TrainableFaceNet, maxPairs = 400_000): Promise<{ thresholds: CalibratedThresholds; roc: { fpr: number[]; tpr: number[]; thresholds: number[] } }> {
-    const embs = await this.embedAll(tm);
-    const byFile = [...embs.entries()];
-    const genuine: number[] = [];
-    const impostor: number[] = [];
-    const total = (byFile.length * (byFile.length - 1)) / 2;
-    const stride = Math.max(1, Math.ceil(total / maxPairs));
-    let k = 0;
-    for (let i = 0; i < byFile.length; i++) {
-      for (let j = i + 1; j < byFile.length; j++, k++) {
-        const same = path.dirname(byFile[i]![0]) === path.dirname(byFile[j]![0]);
-        if (!same && k % stride) continue; // keep every genuine pair, thin the impostors evenly
-        (same ? genuine : impostor).push(dot(byFile[i]![1], byFile[j]![1]));
-      }
-    }
-    const thresholds = calibrateThresholds(genuine, impostor);
-    const pairScores = this.pairs.map((p) => (embs.get(p.a) && embs.get(p.b) ? dot(embs.get(p.a)!, embs.get(p.b)!) : Number.NaN));
-    const best = bestThreshold(pairScores, this.pairs.map((p) => p.same));
-    thresholds.best_accuracy = { cosine: best.threshold, euclidean: cosineToEuclidean(best.threshold), accuracy: best.accuracy };
-    const scores = [...genuine, ...impostor];
-    const roc = rocCurve(scores, scores.map((_, i) => i < genuine.length));
-    // ~200 points are plenty for the settings page's FAR/TAR preview.
-    const step = Math.max(1, Math.floor(roc.fpr.length / 200));
-    const keep = (a: number[]) => a.filter((_, i) => i % step === 0 || i === a.length - 1);
-    return { thresholds, roc: { fpr: keep(roc.fpr), tpr: keep(roc.tpr), thresholds: keep(roc.thresholds) } };
+  /** Recommended thresholds and the ROC for meta.json (see calibrateOnPairs). */
+  async calibrate(tm: TrainableFaceNet, maxPairs = 400_000): Promise<Calibration> {
+    return calibrateOnPairs(await this.embedAll(tm), this.pairs, maxPairs);
   }
 
   /** Embeds each distinct crop once; returns 10-fold accuracy (missing crops count as errors). */
@@ -114,3 +86,40 @@ export class PairValidator {
   }
 }
 
+export interface Calibration {
+  thresholds: CalibratedThresholds;
+  roc: { fpr: number[]; tpr: number[]; thresholds: number[] };
+}
+
+/**
+ * Recommended thresholds and the ROC for meta.json from validation embeddings (identity = folder).
+ * FAR 1e-3 needs far more impostor pairs than a pairs file holds, so that threshold and the ROC
+ * come from every same/different pair among the images; the best-accuracy threshold comes from
+ * the balanced pairs (on all pairs, impostors outnumber genuine ones and "best accuracy" means
+ * reject all).
+ */
+export function calibrateOnPairs(embs: Map<string, Float32Array>, pairs: Pair[], maxPairs = 400_000): Calibration {
+  const byFile = [...embs.entries()];
+  const genuine: number[] = [];
+  const impostor: number[] = [];
+  const total = (byFile.length * (byFile.length - 1)) / 2;
+  const stride = Math.max(1, Math.ceil(total / maxPairs));
+  let k = 0;
+  for (let i = 0; i < byFile.length; i++) {
+    for (let j = i + 1; j < byFile.length; j++, k++) {
+      const same = path.dirname(byFile[i]![0]) === path.dirname(byFile[j]![0]);
+      if (!same && k % stride) continue; // keep every genuine pair, thin the impostors evenly
+      (same ? genuine : impostor).push(dot(byFile[i]![1], byFile[j]![1]));
+    }
+  }
+  const thresholds = calibrateThresholds(genuine, impostor);
+  const pairScores = pairs.map((p) => (embs.get(p.a) && embs.get(p.b) ? dot(embs.get(p.a)!, embs.get(p.b)!) : Number.NaN));
+  const best = bestThreshold(pairScores, pairs.map((p) => p.same));
+  thresholds.best_accuracy = { cosine: best.threshold, euclidean: cosineToEuclidean(best.threshold), accuracy: best.accuracy };
+  const scores = [...genuine, ...impostor];
+  const roc = rocCurve(scores, scores.map((_, i) => i < genuine.length));
+  // ~200 points are plenty for the settings page's FAR/TAR preview.
+  const step = Math.max(1, Math.floor(roc.fpr.length / 200));
+  const keep = (a: number[]) => a.filter((_, i) => i % step === 0 || i === a.length - 1);
+  return { thresholds, roc: { fpr: keep(roc.fpr), tpr: keep(roc.tpr), thresholds: keep(roc.thresholds) } };
+}
