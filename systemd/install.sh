@@ -4,12 +4,15 @@
 #     by the service user `facegate`
 #   - facegate.service (the server) and, unless KIOSK=0, facegate-kiosk.service (Chromium on the
 #     kiosk page in the `kiosk` user's X session)
+#   - facegate-finetune.service + .timer (nightly fine-tuning on the enrolled faces), installed but
+#     only enabled with FINETUNE=1 (later: systemctl enable --now facegate-finetune.timer)
 # Node.js >= 20 must already be installed (Debian 12 ships 18: use NodeSource or a backport).
 # See docs/appliance.md for the steps this script automates and the display/auto-login setup.
 set -euo pipefail
 
 PREFIX=${PREFIX:-/opt/facegate}
 KIOSK=${KIOSK:-1}
+FINETUNE=${FINETUNE:-0}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 
 [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
@@ -43,7 +46,7 @@ chmod 0750 enrolled
 install -d -m 0750 -o root -g facegate /etc/facegate
 [ -f /etc/facegate/facegate.env ] || install -m 0640 -o root -g facegate systemd/facegate.env.example /etc/facegate/facegate.env
 
-units=(facegate.service)
+units=(facegate.service facegate-finetune.service facegate-finetune.timer)
 [ "$KIOSK" = 1 ] && units+=(facegate-kiosk.service)
 for u in "${units[@]}"; do
   # Units name /opt/facegate; follow PREFIX if it differs.
@@ -54,6 +57,7 @@ systemd-analyze verify "${units[@]/#//etc/systemd/system/}"
 systemctl daemon-reload
 systemctl enable --now facegate.service
 [ "$KIOSK" = 1 ] && systemctl enable facegate-kiosk.service
+[ "$FINETUNE" = 1 ] && systemctl enable --now facegate-finetune.timer
 
 cat <<MSG
 FaceGate is installed in $PREFIX and running (systemctl status facegate).
@@ -62,4 +66,5 @@ Next:
      systemctl restart facegate, then remove the line again (only its hash is kept).
   2. Open http://127.0.0.1:3000/admin on the kiosk and enroll people.
   3. Kiosk screen: enable auto-login of user 'kiosk' into X, then: systemctl start facegate-kiosk
+  4. Optional nightly fine-tuning on the enrolled faces: systemctl enable --now facegate-finetune.timer
 MSG

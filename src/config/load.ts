@@ -7,10 +7,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { AppConfigSchema, type AppConfig } from './schema.js';
+import { ModelRegistry, ModelRegistryError } from '../model/registry.js';
 
 /** The repository root: defaults point into it so `npm start` works from any working directory. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const DEFAULT_MODEL_DIR = path.join(PROJECT_ROOT, 'models', 'facegate-default');
+export const MODELS_ROOT = path.join(PROJECT_ROOT, 'models');
+export const DEFAULT_MODEL_DIR = path.join(MODELS_ROOT, 'facegate-default');
 export const DEFAULT_GALLERY_DIR = path.join(PROJECT_ROOT, 'enrolled');
 
 export class ConfigError extends Error {
@@ -27,7 +29,7 @@ export interface LoadConfigOptions {
   overrides?: Layer;
 }
 
-const PATH_KEYS = ['modelDir', 'galleryDir', 'adminFile'] as const;
+const PATH_KEYS = ['modelDir', 'modelsDir', 'galleryDir', 'adminFile'] as const;
 
 function isObject(v: unknown): v is Layer {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -83,6 +85,7 @@ function envLayer(env: NodeJS.ProcessEnv): Layer {
     port: num('FACEGATE_PORT'),
     host: get('FACEGATE_HOST'),
     modelDir: get('FACEGATE_MODEL_DIR'),
+    modelsDir: get('FACEGATE_MODELS_DIR'),
     galleryDir: get('FACEGATE_GALLERY_DIR'),
     adminFile: get('FACEGATE_ADMIN_FILE'),
     adminPasswordHash: get('FACEGATE_ADMIN_PASSWORD_HASH'),
@@ -103,10 +106,23 @@ function describe(error: z.ZodError): string {
 export function loadConfig(opts: LoadConfigOptions = {}): AppConfig {
   const env = opts.env ?? process.env;
   const file = opts.file ?? (env.FACEGATE_CONFIG?.trim() || undefined);
-  let layer: Layer = { modelDir: DEFAULT_MODEL_DIR, galleryDir: DEFAULT_GALLERY_DIR };
+  let layer: Layer = { galleryDir: DEFAULT_GALLERY_DIR };
   if (file) layer = merge(layer, readFileLayer(file));
   layer = merge(layer, envLayer(env));
   if (opts.overrides) layer = merge(layer, resolvePaths(opts.overrides, process.cwd()));
+  // No model folder given anywhere: run the active version of models/ (models/active.json, written
+  // by finetune and `facegate model use|rollback`), and let the server follow it.
+  if (layer.modelDir === undefined) {
+    const registry = new ModelRegistry(typeof layer.modelsDir === 'string' ? layer.modelsDir : MODELS_ROOT);
+    try {
+      layer = { ...layer, modelDir: registry.activeDir(), modelsDir: registry.root };
+    } catch (err) {
+      if (err instanceof ModelRegistryError) throw new ConfigError(err.message);
+      throw err;
+    }
+  } else {
+    layer = { ...layer, modelsDir: null };
+  }
   const r = AppConfigSchema.safeParse(layer);
   if (!r.success) throw new ConfigError(`invalid configuration: ${describe(r.error)}`);
   return r.data;

@@ -17,6 +17,12 @@ export const AppConfigSchema = z.strictObject({
   host: z.string().min(1).max(255).default('127.0.0.1'),
   /** Model folder (model.json + weights.bin + meta.json). */
   modelDir: z.string().min(1),
+  /**
+   * The models folder whose active.json chose modelDir, when no model folder was configured; the
+   * server then follows that file (finetune promotions, `facegate model use|rollback`). Null when
+   * modelDir was set explicitly: that model is pinned.
+   */
+  modelsDir: z.string().min(1).nullable().default(null),
   /** Gallery folder (gallery.json, activity.json, faces/). */
   galleryDir: z.string().min(1),
   /** Admin password hash and cookie-signing secret; default <galleryDir>/admin.json. */

@@ -9,7 +9,9 @@ import type { FaceService } from '../service/face-service.js';
 import { AdminAuth } from './auth.js';
 import { notFound, onError } from './errors.js';
 import { Metrics, type Gauge } from './metrics.js';
+import { ModelManager, type ModelManagerOptions } from './models.js';
 import { adminRoutes } from './routes/admin.js';
+import { modelRoutes } from './routes/models.js';
 import { recognitionRoutes } from './routes/recognition.js';
 import { systemRoutes } from './routes/system.js';
 import type { AppDeps, AppEnv } from './types.js';
@@ -22,6 +24,16 @@ export interface CreateAppOptions {
   admin: { passwordHash: string | null; sessionSecret: string };
   /** The server-rendered pages (src/web); on by default. */
   web?: WebOptions | false;
+  /** Model versions (active.json polling, the finetune command, the --config file handed on to it). */
+  models?: ModelManagerOptions;
+}
+
+export interface CreatedApp {
+  app: Hono<AppEnv>;
+  deps: AppDeps;
+  web: Web | null;
+  /** Stops following active.json and the server camera; the service is the caller's to close. */
+  close(): Promise<void>;
 }
 
 function gaugesOf(service: FaceService): () => Gauge[] {
@@ -39,7 +51,7 @@ function gaugesOf(service: FaceService): () => Gauge[] {
   };
 }
 
-export function createApp(opts: CreateAppOptions): { app: Hono<AppEnv>; deps: AppDeps; web: Web | null } {
+export function createApp(opts: CreateAppOptions): CreatedApp {
   const { service, config } = opts;
   const auth = new AdminAuth({
     passwordHash: opts.admin.passwordHash,
@@ -48,7 +60,8 @@ export function createApp(opts: CreateAppOptions): { app: Hono<AppEnv>; deps: Ap
     secureCookie: config.session.secureCookie,
   });
   const metrics = new Metrics(gaugesOf(service));
-  const deps: AppDeps = { service, config, auth, metrics };
+  const models = new ModelManager(service, config, opts.models);
+  const deps: AppDeps = { service, config, auth, metrics, models };
 
   const app = new Hono<AppEnv>();
   app.use('*', secureHeaders());
@@ -64,9 +77,20 @@ export function createApp(opts: CreateAppOptions): { app: Hono<AppEnv>; deps: Ap
   app.route('/', systemRoutes(deps));
   app.route('/api', recognitionRoutes(deps));
   app.route('/api', adminRoutes(deps));
+  app.route('/api', modelRoutes(deps));
   const web = opts.web === false ? null : createWeb(deps, opts.web);
   if (web) app.route('/', web.app);
   app.notFound(notFound);
   app.onError(onError);
-  return { app, deps, web };
+  // Following active.json (when the model is not pinned) starts with the app.
+  models.start();
+  return {
+    app,
+    deps,
+    web,
+    close: async () => {
+      await models.close();
+      await web?.close();
+    },
+  };
 }

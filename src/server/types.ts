@@ -5,6 +5,7 @@ import type { AppConfig } from '../config/schema.js';
 import type { FaceService } from '../service/face-service.js';
 import type { AdminAuth } from './auth.js';
 import type { Metrics } from './metrics.js';
+import type { ModelManager } from './models.js';
 
 export type AppEnv = {
   Bindings: Partial<HttpBindings>;
@@ -17,4 +18,6 @@ export interface AppDeps {
   config: AppConfig;
   auth: AdminAuth;
   metrics: Metrics;
+  /** Model versions: following active.json, switching, rollback, finetune runs. */
+  models: ModelManager;
 }

@@ -14,7 +14,8 @@ export interface Embedder {
   dir: string;
 }
 
-export type EmbedderSlot = { loaded: true; embedder: Embedder } | { loaded: false; dir: string; reason: string };
+/** Not loaded: `missing` when the folder holds no model.json, else it failed to load (corrupt, wrong format). */
+export type EmbedderSlot = { loaded: true; embedder: Embedder } | { loaded: false; dir: string; reason: string; missing?: boolean };
 
 /** A model id the gallery accepts, from meta name and version. */
 export function modelIdOf(meta: Pick<ModelMeta, 'name' | 'version'>): string {
@@ -39,7 +40,7 @@ export async function loadEmbedder(dir: string): Promise<EmbedderSlot> {
   try {
     await access(path.join(abs, 'model.json'));
   } catch {
-    return { loaded: false, dir: abs, reason: `no model at ${abs} (model.json not found): train or copy one there, or pass --model DIR / FACEGATE_MODEL_DIR` };
+    return { loaded: false, dir: abs, missing: true, reason: `no model at ${abs} (model.json not found): train or copy one there, or pass --model DIR / FACEGATE_MODEL_DIR` };
   }
   try {
     const { net, meta } = await loadModel(abs);

@@ -1,6 +1,8 @@
 // The verification service: frame -> decision, enrollment, re-embedding and gallery admin, used
 // by the HTTP API and the CLI alike. Decoding runs outside the model queue (sharp has its own
 // thread pool); detection and embedding run one request at a time through InferenceQueue.
+// The model can be switched at runtime (switchModel): every request picks the model inside its
+// queue job and matches with that model's matcher, so none runs half on the old and half on the new.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -26,6 +28,7 @@ import type {
   IdentifyOutcome,
   IdentityRef,
   IdentityView,
+  ModelSwitchOutcome,
   ReembedOutcome,
   SampleReport,
   StageTimings,
@@ -57,13 +60,30 @@ export interface EnrollRequest {
 
 type Source = 'upload' | 'camera' | 'cli';
 
+/** A loaded model and the matcher over its templates: swapped together, read together. */
+interface ActiveModel {
+  embedder: Embedder;
+  matcher: GalleryMatcher;
+}
+
+interface ModelState {
+  slot: EmbedderSlot;
+  matcher: GalleryMatcher | undefined;
+}
+
 interface Analysis {
   faces: ExtractedFace[];
   subject: ExtractedFace | undefined;
   embedding: Float32Array | undefined;
   timings: StageTimings;
   image: RgbImage;
+  /** The model the frame was embedded with (the one that was current when its queue job ran). */
+  model: ActiveModel;
 }
+
+type Runner = <T>(job: () => Promise<T>) => Promise<T>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
@@ -82,17 +102,28 @@ const ref = (i: Pick<Identity, 'id' | 'name'>): IdentityRef => ({ id: i.id, name
 export class FaceService {
   readonly startedAt = Date.now();
   readonly queue: InferenceQueue;
-  readonly #matcher: GalleryMatcher | undefined;
+  #model: ModelState;
+  /** Model switches and re-embeddings, one at a time (a switch must not dispose a net a re-embed is using). */
+  #modelOps: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly config: AppConfig,
     readonly gallery: Gallery,
-    readonly slot: EmbedderSlot,
+    slot: EmbedderSlot,
     readonly detector: FaceDetector,
     readonly backend: string,
   ) {
     this.queue = new InferenceQueue(config.limits.maxQueue);
-    if (slot.loaded) this.#matcher = new GalleryMatcher(gallery, { modelId: slot.embedder.modelId });
+    this.#model = FaceService.#stateOf(gallery, slot);
+  }
+
+  static #stateOf(gallery: Gallery, slot: EmbedderSlot): ModelState {
+    return { slot, matcher: slot.loaded ? new GalleryMatcher(gallery, { modelId: slot.embedder.modelId }) : undefined };
+  }
+
+  /** The model in use now (or why there is none). Changes on switchModel. */
+  get slot(): EmbedderSlot {
+    return this.#model.slot;
   }
 
   static async open(config: AppConfig, opts: OpenOptions = {}): Promise<FaceService> {
@@ -109,8 +140,9 @@ export class FaceService {
     }
   }
 
-  /** Waits for gallery writes and disposes the model (an injected one too: the service owns it). */
+  /** Waits for a model switch in progress and gallery writes, then disposes the model (an injected one too: the service owns it). */
   async close(): Promise<void> {
+    await this.#modelOps.catch(() => {});
     await this.gallery.close();
     if (this.slot.loaded) this.slot.embedder.net.dispose();
   }
@@ -144,8 +176,45 @@ export class FaceService {
   }
 
   #requireModel(): Embedder {
-    if (!this.slot.loaded) throw new ServiceError('no_model', `no face model loaded, so faces cannot be compared: ${this.slot.reason}`);
-    return this.slot.embedder;
+    return this.#current().embedder;
+  }
+
+  /** The current model with its matcher; read inside a queue job, it cannot change until the job ends. */
+  #current(): ActiveModel {
+    const { slot, matcher } = this.#model;
+    if (!slot.loaded) throw new ServiceError('no_model', `no face model loaded, so faces cannot be compared: ${slot.reason}`);
+    // #stateOf builds a matcher for every loaded slot.
+    return { embedder: slot.embedder, matcher: matcher! };
+  }
+
+  /** Serialises model switches and re-embeddings. */
+  #modelOp<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#modelOps.then(fn);
+    this.#modelOps = run.catch(() => {});
+    return run;
+  }
+
+  /** Like queue.run, but waits for room instead of refusing as busy: a model switch must not be dropped. */
+  async #runWhenRoom<T>(job: () => Promise<T>): Promise<T> {
+    while (this.queue.depth >= this.queue.maxPending) await sleep(25);
+    return this.queue.run(job);
+  }
+
+  /**
+   * Embeds aligned crops with the current model, inside the queue (so the model cannot be
+   * switched and disposed halfway). Says which model it was: templates must be stored under it.
+   */
+  async embedCrops(crops: RgbImage[]): Promise<{ embeddings: Float32Array[]; modelId: string }> {
+    const { embeddings, model } = await this.#embed(crops);
+    return { embeddings, modelId: model.embedder.modelId };
+  }
+
+  async #embed(crops: RgbImage[]): Promise<{ embeddings: Float32Array[]; model: ActiveModel }> {
+    this.#requireModel();
+    return this.queue.run(async () => {
+      const model = this.#current();
+      return { embeddings: await model.embedder.net.embedCrops(crops), model };
+    });
   }
 
   get #decodeLimits() {
@@ -166,18 +235,19 @@ export class FaceService {
    * The subject is the most prominent face; the others only count for 'multiple_faces'.
    */
   async #analyze(bytes: Uint8Array, wantEmbedding: (subject: ExtractedFace) => boolean): Promise<Analysis> {
-    const e = this.#requireModel();
+    this.#requireModel();
     const t0 = performance.now();
     const image = await this.#decode(bytes);
     const t1 = performance.now();
     let tq = 0;
     const result = await this.queue.run(async () => {
       tq = performance.now();
+      const model = this.#current();
       const x = await extractFaces(image, { detector: this.detector, quality: this.config.quality });
       const subject = x.faces[0];
       const te = performance.now();
-      const embedding = subject && wantEmbedding(subject) ? (await e.net.embedCrops([subject.crop]))[0] : undefined;
-      return { x, subject, embedding, embedMs: embedding ? performance.now() - te : 0 };
+      const embedding = subject && wantEmbedding(subject) ? (await model.embedder.net.embedCrops([subject.crop]))[0] : undefined;
+      return { x, subject, embedding, embedMs: embedding ? performance.now() - te : 0, model };
     });
     const t2 = performance.now();
     const timings: StageTimings = {
@@ -190,7 +260,7 @@ export class FaceService {
       match: 0,
       total: round(t2 - t0),
     };
-    return { faces: result.x.faces, subject: result.subject, embedding: result.embedding, timings, image };
+    return { faces: result.x.faces, subject: result.subject, embedding: result.embedding, timings, image, model: result.model };
   }
 
   #metric(): { metric: Metric; threshold: number } {
@@ -216,9 +286,10 @@ export class FaceService {
 
   /** One frame -> decision. With a claim (identity id or badge) 1:1, otherwise 1:N open-set. */
   async verify(bytes: Uint8Array, opts: { claim?: string; source?: Source } = {}): Promise<VerifyOutcome> {
-    const e = this.#requireModel();
+    this.#requireModel();
     const claimed = opts.claim !== undefined ? this.resolveClaim(opts.claim) : undefined;
     const a = await this.#analyze(bytes, (s) => s.quality.ok);
+    const e = a.model.embedder;
     const { metric, threshold } = this.#metric();
     const base = {
       identity: null,
@@ -237,7 +308,7 @@ export class FaceService {
     if (!a.subject.quality.ok || !a.embedding) return { ...base, decision: 'poor_quality', message: reasons[0]?.message ?? 'Face not usable' };
 
     const tm = performance.now();
-    const matcher = this.#matcher!;
+    const matcher = a.model.matcher;
     let outcome: VerifyOutcome;
     if (claimed) {
       const r = matcher.verify(a.embedding, claimed.id);
@@ -283,15 +354,17 @@ export class FaceService {
 
   /** 1:N with the k best candidates (names and scores), for operators. */
   async identify(bytes: Uint8Array, opts: { k?: number } = {}): Promise<IdentifyOutcome> {
-    const e = this.#requireModel();
+    this.#requireModel();
     const a = await this.#analyze(bytes, () => true);
+    const e = a.model.embedder;
+    const matcher = a.model.matcher;
     const { metric, threshold } = this.#metric();
     const base = { identity: null, score: null, metric, threshold, candidates: [], face: faceReport(a.subject), faces: a.faces.length, modelId: e.modelId, timings: a.timings };
     if (!a.subject || !a.embedding) return { ...base, decision: 'no_face', message: 'No face found' };
     const tm = performance.now();
     const k = Math.max(1, Math.min(100, opts.k ?? this.gallery.getSettings().topK));
-    const r = this.#matcher!.identify(a.embedding, { topK: k });
-    const thresholdOf = (id: string) => this.#matcher!.options().identityThreshold?.(id) ?? threshold;
+    const r = matcher.identify(a.embedding, { topK: k });
+    const thresholdOf = (id: string) => matcher.options().identityThreshold?.(id) ?? threshold;
     const candidates = r.candidates.flatMap((c) => {
       const who = this.gallery.getIdentity(c.identityId);
       if (!who) return [];
@@ -353,7 +426,7 @@ export class FaceService {
   }
 
   async enroll(req: EnrollRequest): Promise<EnrollOutcome> {
-    const e = this.#requireModel();
+    this.#requireModel();
     const person = NewIdentitySchema.safeParse({ name: req.name, badge: req.badge ?? undefined, notes: req.notes });
     if (!person.success) throw new ServiceError('invalid_input', person.error.issues.map((i) => `${i.path.join('.') || 'identity'}: ${i.message}`).join('; '));
     if (person.data.badge && this.gallery.findByBadge(person.data.badge)) throw new ServiceError('conflict', `badge ${person.data.badge} is already used by another identity`);
@@ -367,8 +440,10 @@ export class FaceService {
       throw new ServiceError('insufficient_samples', `${good.length} of ${req.images.length} images are usable; enrollment needs at least ${minSamples} (see the reasons per image)`, { samples });
     }
 
-    const embeddings = await this.queue.run(() => e.net.embedCrops(good.map((g) => g.face.crop)));
-    const duplicateOf = this.#duplicates(embeddings);
+    // The model that embedded the samples names their templates and checks for duplicates (it may have been switched meanwhile).
+    const { embeddings, model } = await this.#embed(good.map((g) => g.face.crop));
+    const e = model.embedder;
+    const duplicateOf = this.#duplicates(embeddings, model.matcher);
     if (duplicateOf.length > 0 && !req.confirmDuplicate) {
       throw new ServiceError('duplicate', `this face already matches ${duplicateOf.map((d) => d.name).join(', ')}; send confirmDuplicate=true to enrol anyway`, {
         matches: duplicateOf,
@@ -405,10 +480,10 @@ export class FaceService {
   }
 
   /** Identities any of the new samples already matches (best score per identity, best first). */
-  #duplicates(embeddings: Float32Array[]): DuplicateMatch[] {
+  #duplicates(embeddings: Float32Array[], matcher: GalleryMatcher): DuplicateMatch[] {
     const best = new Map<string, DuplicateMatch>();
     for (const emb of embeddings) {
-      const r = this.#matcher!.identify(emb);
+      const r = matcher.identify(emb);
       if (r.decision !== 'match' || !r.identityId || r.score === null) continue;
       const who = this.gallery.getIdentity(r.identityId);
       if (!who) continue;
@@ -424,9 +499,55 @@ export class FaceService {
   /**
    * Embeds every stored crop of other models' templates with the loaded model and makes it the
    * active one. The old templates stay (rollback) but are never compared with this model's.
+   * Batches go through the queue one by one, so the kiosk keeps answering meanwhile.
    */
-  async reembed(): Promise<ReembedOutcome> {
-    const e = this.#requireModel();
+  reembed(): Promise<ReembedOutcome> {
+    return this.#modelOp(() => this.#reembedFor(this.#requireModel(), (job) => this.queue.run(job)));
+  }
+
+  /**
+   * Loads the model in `dir` and makes it the one in use, without a restart: inside one queue job
+   * (no request runs half on the old and half on the new model) it re-reads the gallery (another
+   * process, e.g. the finetune, may have written templates), embeds the crops the new model has
+   * no templates for, activates it with its recommended thresholds, swaps model and matcher, and
+   * disposes the old net. If the model cannot be loaded or the gallery not written, the old model
+   * stays and the error is thrown. Switching to the folder already in use does nothing.
+   */
+  switchModel(dir: string): Promise<ModelSwitchOutcome> {
+    return this.#modelOp(async () => {
+      const t0 = performance.now();
+      const abs = path.resolve(dir);
+      const from = this.modelId;
+      if (this.slot.loaded && this.slot.embedder.dir === abs) {
+        return { switched: false, from, modelId: this.slot.embedder.modelId, dir: abs, reembed: null, ms: 0 };
+      }
+      const next = await loadEmbedder(abs);
+      if (!next.loaded) throw new ServiceError(next.missing ? 'not_found' : 'invalid_input', next.reason);
+      let swapped = false;
+      try {
+        const reembed = await this.#runWhenRoom(async () => {
+          await translated(() => this.gallery.reload());
+          // Already inside the queue job: embed directly (queue.run here would wait for itself).
+          const r = await this.#reembedFor(next.embedder, (job) => job());
+          const old = this.#model.slot;
+          this.#model = FaceService.#stateOf(this.gallery, next);
+          swapped = true;
+          if (old.loaded) old.embedder.net.dispose();
+          return r;
+        });
+        return { switched: true, from, modelId: next.embedder.modelId, dir: abs, reembed, ms: round(performance.now() - t0) };
+      } finally {
+        if (!swapped) next.embedder.net.dispose();
+      }
+    });
+  }
+
+  /**
+   * The re-embedding behind reembed() and switchModel(): keeps the templates `e` already has,
+   * embeds the crops it lacks, activates it and adopts its recommended thresholds. `run` wraps
+   * each embedding batch (the queue, or nothing when already inside a queue job).
+   */
+  async #reembedFor(e: Embedder, run: Runner): Promise<ReembedOutcome> {
     const items = this.gallery.templatesNeedingReembed(e.modelId);
     const failed: ReembedOutcome['failed'] = [];
     const ready: { item: (typeof items)[number]; crop: RgbImage }[] = [];
@@ -440,26 +561,36 @@ export class FaceService {
     const embeddings: Float32Array[] = [];
     for (let i = 0; i < ready.length; i += 32) {
       const batch = ready.slice(i, i + 32).map((r) => r.crop);
-      embeddings.push(...(await this.queue.run(() => e.net.embedCrops(batch))));
+      embeddings.push(...(await run(() => e.net.embedCrops(batch))));
     }
-    const existing = this.gallery.templates(e.modelId).map((t) => ({
+    // An identity erased while its crops were being embedded is left out (the write would refuse it).
+    const alive = (t: { identityId: string }) => this.gallery.getIdentity(t.identityId) !== undefined;
+    const existing = this.gallery.templates(e.modelId).filter(alive).map((t) => ({
       identityId: t.identityId,
       embedding: this.gallery.embedding(t.id),
       quality: t.quality,
       source: t.source,
       fromTemplateId: t.id,
     }));
-    const fresh = ready.map((r, i) => ({
-      identityId: r.item.identityId,
-      embedding: embeddings[i]!,
-      quality: r.item.quality,
-      source: r.item.source,
-      fromTemplateId: r.item.templateId,
-    }));
-    await translated(() => this.gallery.replaceTemplatesForModel(e.modelId, [...existing, ...fresh], { activate: true }));
+    const fresh = ready
+      .map((r, i) => ({
+        identityId: r.item.identityId,
+        embedding: embeddings[i]!,
+        quality: r.item.quality,
+        source: r.item.source,
+        fromTemplateId: r.item.templateId,
+      }))
+      .filter(alive);
     // Thresholds follow the model (the old model's threshold means nothing for the new one's scores).
     const thresholds = recommendedThresholds(e.meta);
-    if (Object.keys(thresholds).length > 0) await translated(() => this.gallery.updateSettings({ thresholds }));
+    const withThresholds = Object.keys(thresholds).length > 0 ? { thresholds } : {};
+    if (fresh.length > 0) {
+      await translated(() => this.gallery.replaceTemplatesForModel(e.modelId, [...existing, ...fresh], { activate: true }));
+      if (Object.keys(thresholds).length > 0) await translated(() => this.gallery.updateSettings({ thresholds }));
+    } else {
+      // Nothing new to embed (e.g. the finetune already wrote this model's templates): only activate.
+      await translated(() => this.gallery.updateSettings({ activeModelId: e.modelId, ...withThresholds }));
+    }
     const covered = new Set(this.gallery.templates(e.modelId).map((t) => t.identityId));
     const needEnrollment = this.gallery.listIdentities().filter((i) => !covered.has(i.id)).map(ref);
     return { modelId: e.modelId, reembedded: fresh.length, kept: existing.length, failed, needEnrollment };
@@ -510,7 +641,7 @@ export class FaceService {
 
   async updateSettings(patch: SettingsPatch): Promise<Settings> {
     if (patch && typeof patch === 'object' && 'activeModelId' in patch) {
-      throw new ServiceError('invalid_input', 'activeModelId follows the loaded model; change models with --model and POST /api/gallery/reembed');
+      throw new ServiceError('invalid_input', 'activeModelId follows the loaded model; change models with POST /api/models/use (or --model and POST /api/gallery/reembed)');
     }
     return translated(() => this.gallery.updateSettings(patch));
   }

@@ -124,6 +124,19 @@ export interface ReembedOutcome {
   needEnrollment: IdentityRef[];
 }
 
+export interface ModelSwitchOutcome {
+  /** False when the folder was already the model in use (nothing done). */
+  switched: boolean;
+  /** Model id before the switch (null: none was loaded). */
+  from: string | null;
+  modelId: string;
+  /** Absolute folder of the model now in use. */
+  dir: string;
+  /** What the switch re-embedded for the new model (null when nothing was switched). */
+  reembed: ReembedOutcome | null;
+  ms: number;
+}
+
 export interface HealthReport {
   status: 'ok' | 'no_model';
   model: { loaded: boolean; id: string | null; dir: string; error: string | null; variant: string | null };

@@ -20,8 +20,7 @@ export async function addSamples(
   images: { bytes: Uint8Array; file?: string }[],
   source: 'upload' | 'camera',
 ): Promise<AddSamplesOutcome> {
-  const e = service.embedder;
-  if (!e) throw new ServiceError('no_model', 'no face model loaded: samples cannot be embedded');
+  if (!service.embedder) throw new ServiceError('no_model', 'no face model loaded: samples cannot be embedded');
   const who = service.gallery.getIdentity(identityId);
   if (!who) throw new ServiceError('not_found', `no identity ${identityId}`);
   if (images.length === 0) throw new ServiceError('invalid_input', 'no images');
@@ -29,13 +28,14 @@ export async function addSamples(
   if (images.length > max) throw new ServiceError('invalid_input', `${images.length} images: at most ${max} at a time`);
   const { samples, good } = await service.screenSamples(images);
   if (good.length === 0) throw new ServiceError('insufficient_samples', `none of the ${images.length} images is usable (see the reasons per image)`, { samples });
-  const embeddings = await service.queue.run(() => e.net.embedCrops(good.map((g) => g.face.crop)));
+  // Embedded by whichever model is current when the job runs (it may be switched meanwhile): stored under that model's id.
+  const { embeddings, modelId } = await service.embedCrops(good.map((g) => g.face.crop));
   const keep = selectDiverse(embeddings, good.map((g) => g.sample.quality!), service.config.enroll.maxTemplates);
   const templates: NewTemplate[] = [];
   for (const i of keep) {
     good[i]!.sample.kept = true;
-    templates.push({ embedding: embeddings[i]!, modelId: e.modelId, quality: good[i]!.sample.quality!, source, cropJpeg: await encodeJpeg(good[i]!.face.crop) });
+    templates.push({ embedding: embeddings[i]!, modelId, quality: good[i]!.sample.quality!, source, cropJpeg: await encodeJpeg(good[i]!.face.crop) });
   }
   await translated(() => service.gallery.addTemplates(identityId, templates));
-  return { identityId, templates: templates.length, samples, modelId: e.modelId };
+  return { identityId, templates: templates.length, samples, modelId };
 }

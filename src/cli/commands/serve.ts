@@ -54,14 +54,20 @@ export function register(program: Command): void {
     const { startServer } = await import('../../server/start.js');
     const config = configFromFlags(o, { port: o.port, host: o.host });
     if (o.setAdminPassword) await setAdminPassword(adminFilePath(config));
-    const running = await startServer(config);
+    const running = await startServer(config, { configFile: o.config });
     const h = running.service.health();
     console.error(`[facegate] serving ${running.url}`);
+    console.error(
+      config.modelsDir
+        ? `[facegate] following ${running.models.registry!.activeFile} (facegate model use|rollback, finetune promotions): switches without a restart`
+        : `[facegate] model pinned to ${config.modelDir} (--model / FACEGATE_MODEL_DIR): versions are not followed`,
+    );
     console.error(
       h.model.loaded
         ? `[facegate] model ${h.model.id} (${h.model.variant}); gallery ${h.gallery.dir}: ${h.gallery.identities} identities, ${h.gallery.templates} templates` +
             (h.gallery.reembedPending ? `; ${h.gallery.reembedPending} crops of another model: POST /api/gallery/reembed` : '')
-        : `[facegate] NO MODEL: ${h.model.error}. /api/verify, /api/identify and /api/enroll answer 503 until one is there (then restart).`,
+        : `[facegate] NO MODEL: ${h.model.error}. /api/verify, /api/identify and /api/enroll answer 503 until one is there` +
+            (config.modelsDir ? ' (it is loaded as soon as it appears).' : ' (then restart).'),
     );
     if (running.admin.source === null) {
       console.error('[facegate] no admin password: admin routes are locked. Set one with `facegate serve --set-admin-password` (or FACEGATE_ADMIN_PASSWORD on this first start).');
