@@ -29,6 +29,7 @@ export function holdOutIdentities(data: { classes: string[]; items: readonly Dat
   const minImages = opts.minImages ?? 6;
   const byLabel = data.classes.map((): string[] => []);
   for (const it of data.items) byLabel[it.label]!.push(it.path);
+  if (opts.identities < 2 * folds) throw new Error(`holding out ${opts.identities} identities for ${folds} folds: each fold needs at least two (${2 * folds})`);
   const eligible = data.classes.map((_, l) => l).filter((l) => byLabel[l]!.length >= minImages);
   if (eligible.length < Math.max(opts.identities, 2 * folds)) {
     throw new Error(`need ${Math.max(opts.identities, 2 * folds)} identities with >= ${minImages} images to hold out, found ${eligible.length}`);

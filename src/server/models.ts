@@ -351,6 +351,12 @@ export class ModelManager {
     if (status && isStale(status)) {
       status = { ...status, state: 'failed', message: status.message ?? `the finetune process ${status.pid} ended without finishing (killed or crashed); see ${this.finetuneLog}` };
     }
+    // The report keeps ids only (a deleted person's name must not outlive them): names come from the gallery now.
+    const report = status?.report;
+    if (report) {
+      const skipped = report.identities.skipped.map((x) => ({ ...x, name: this.service.gallery.getIdentity(x.id)?.name || x.name || x.id }));
+      status = { ...status!, report: { ...report, identities: { ...report.identities, skipped } } };
+    }
     const childRunning = this.#child !== null && this.#child.exitCode === null && this.#child.signalCode === null;
     return { running: this.#starting || childRunning || status?.state === 'running', status, logFile: this.finetuneLog };
   }

@@ -1,0 +1,74 @@
+// `npm run bench -- finetune`: end-to-end time of `facegate finetune` for 10 people x 5 photos with
+// the default settings (replay, epochs, base pairs), on a copy of the active model in a temporary
+// models folder, so nothing of the real box changes. Prints per-phase seconds and the before/after
+// table. Needs the base model's data (prepared crops or the raw photos under ../shared/data/train).
+//   npm run bench -- finetune [--model DIR] [--epochs N] [--replay N]
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initBackend } from '../src/engine/backend.js';
+import { loadConfig } from '../src/config/index.js';
+import { ModelRegistry } from '../src/model/registry.js';
+import { MODELS_ROOT } from '../src/config/load.js';
+import { FaceService } from '../src/service/index.js';
+import { runFinetune } from '../src/finetune/finetune.js';
+
+const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/data');
+
+function arg(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/** Ten people: the eight TV characters (not in any training set) and two people from train/google. */
+async function people(): Promise<{ name: string; files: string[] }[]> {
+  const bbt = path.join(DATA, 'small/bbt');
+  const out: { name: string; files: string[] }[] = [];
+  for (const who of ['amy', 'bernadette', 'howard', 'leonard', 'penny', 'raj', 'sheldon', 'stuart']) {
+    out.push({ name: who, files: (await readdir(path.join(bbt, who))).sort().slice(0, 5).map((f) => path.join(bbt, who, f)) });
+  }
+  for (const who of ['Lucy-Liu', 'Morgan-Freeman']) {
+    const dir = path.join(DATA, 'train/google', who);
+    out.push({ name: who, files: (await readdir(dir)).sort().slice(0, 5).map((f) => path.join(dir, f)) });
+  }
+  return out;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const backend = await initBackend();
+  const source = path.resolve(arg(args, 'model') ?? new ModelRegistry(MODELS_ROOT).activeDir());
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-bench-finetune-'));
+  try {
+    const modelsDir = path.join(tmp, 'models');
+    await cp(source, path.join(modelsDir, path.basename(source)), { recursive: true });
+    await new ModelRegistry(modelsDir).use(path.basename(source)).catch(() => {});
+    const config = loadConfig({ env: {}, overrides: { modelsDir, galleryDir: path.join(tmp, 'enrolled') } });
+    const t0 = performance.now();
+    const service = await FaceService.open(config, { quiet: true });
+    let enrolled = 0;
+    try {
+      for (const p of await people()) {
+        const images = await Promise.all(p.files.map(async (f) => ({ bytes: await readFile(f), file: f })));
+        await service.enroll({ name: p.name, images, confirmDuplicate: true }).then(() => enrolled++, (err: Error) => console.log(`  ${p.name}: not enrolled (${err.message})`));
+      }
+    } finally {
+      await service.close();
+    }
+    const enrollSeconds = (performance.now() - t0) / 1000;
+    const epochs = arg(args, 'epochs');
+    const replay = arg(args, 'replay');
+    const report = await runFinetune(config, { ...(epochs && { epochs: Number(epochs) }), ...(replay && { replaySize: Number(replay) }), log: () => {} });
+    console.log(`finetune benchmark (${backend.name}, model ${path.basename(source)}): ${enrolled} people x 5 photos, ${report.images.siteTrain} training crops, ${report.images.replay} replay images, ${report.images.basePairs} base pairs`);
+    console.table({
+      ...Object.fromEntries(Object.entries(report.phaseSeconds).map(([k, v]) => [k, { seconds: Number(v.toFixed(1)) }])),
+      'finetune total': { seconds: Number(report.seconds.toFixed(1)) },
+      'enrollment (before, not counted)': { seconds: Number(enrollSeconds.toFixed(1)) },
+    });
+    console.log(report.table);
+    for (const r of report.reasons) console.log(`- ${r}`);
+    console.log(`target <= 600 s end to end: ${report.seconds <= 600 ? 'met' : 'NOT met'} (${report.seconds.toFixed(0)} s)`);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

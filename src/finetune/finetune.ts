@@ -1,0 +1,297 @@
+// `facegate finetune` / `npm run finetune`: adapt the active model to this site's people, camera
+// and light, and keep the result only if it is better. Steps:
+//   1. data: the gallery's stored crops (some held out per person) + a replay sample of the base
+//      model's training images + the base model's validation pairs;
+//   2. features: the frozen trunk runs once per image;
+//   3. before: site 1:N and base verification with the active model;
+//   4. train: the tail + an ArcFace head over base + site identities, started from the old
+//      model's class centres, with a pull toward the old embeddings on replay images;
+//   5. after: the same measurements; promote only if the site got better and base verification
+//      fell by no more than the tolerance;
+//   6. promote: write models/<name>-ft-<time>/, re-embed the gallery into it, switch active.json
+//      (a running server follows it without a restart).
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { initBackend } from '../engine/backend.js';
+import { loadModel, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
+import { ModelRegistry } from '../model/registry.js';
+import { Gallery } from '../gallery/gallery.js';
+import type { AppConfig } from '../config/schema.js';
+import { Rng } from '../data/rng.js';
+import { calibrateOnPairs } from '../train/validate.js';
+import { loadSiteData } from './site-data.js';
+import { loadBaseData } from './base-data.js';
+import { imprintCentres, tailEmbeddings, trainTail, trunkFeatures, type TailSample } from './tail.js';
+import { metricsTable, pairMetrics, siteMetrics, type Labelled } from './metrics.js';
+import { isStale, readFinetuneStatus, writeFinetuneStatus, type FinetuneMetrics, type FinetuneReport, type FinetuneStatus } from './status.js';
+
+export interface FinetuneOptions {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  /** Base training images replayed so the model does not forget them. */
+  replaySize: number;
+  /** Base validation pairs used for the "no worse" check (thinned evenly over folds). */
+  maxBasePairs: number;
+  minCrops: number;
+  heldOutPerIdentity: number;
+  /** Largest drop in base verification accuracy (absolute, e.g. 0.01 = 1 point) still promoted. */
+  tolerance: number;
+  preserveWeight: number;
+  seed: number;
+  baseRun?: string;
+  baseRawRoot?: string;
+  /** Evaluate and train, but never promote. */
+  dryRun?: boolean;
+  /** Sanity check of the guard: train on shuffled site labels; the result must be refused. */
+  shuffleLabels?: boolean;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+export const FINETUNE_DEFAULTS: FinetuneOptions = {
+  epochs: 12,
+  batchSize: 32,
+  lr: 3e-4,
+  replaySize: 600,
+  maxBasePairs: 1000,
+  minCrops: 3,
+  heldOutPerIdentity: 1,
+  tolerance: 0.01,
+  preserveWeight: 16,
+  seed: 7,
+};
+
+export class FinetuneError extends Error {
+  override readonly name = 'FinetuneError';
+}
+
+const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+
+/** Folder name of a new version: the parent's base name (without an earlier -ft- suffix) + time. */
+export function versionFolder(parentFolder: string, time = stamp()): string {
+  return `${parentFolder.replace(/-ft-\d{8}T\d{6}$/, '')}-ft-${time}`;
+}
+
+export async function runFinetune(config: AppConfig, input: Partial<FinetuneOptions> = {}): Promise<FinetuneReport> {
+  const o: FinetuneOptions = { ...FINETUNE_DEFAULTS, ...input };
+  const log = o.log ?? ((l: string) => console.error(l));
+  const t0 = performance.now();
+  const status: FinetuneStatus = { state: 'running', pid: process.pid, startedAt: new Date().toISOString(), updatedAt: '', phase: 'data' };
+  // One run at a time: the nightly timer and the Model page must not overlap. The server writes a
+  // 'running' status with this process's pid before starting it, which is not a conflict.
+  const current = await readFinetuneStatus(config.galleryDir);
+  if (current && current.state === 'running' && current.pid !== process.pid && !isStale(current)) {
+    throw new FinetuneError(`another finetune is running (pid ${current.pid}, since ${current.startedAt})`);
+  }
+  const phaseSeconds: Record<string, number> = {};
+  let phaseStart = performance.now();
+  const setStatus = async (patch: Partial<FinetuneStatus>) => {
+    if (patch.phase && patch.phase !== status.phase) {
+      phaseSeconds[status.phase] = (phaseSeconds[status.phase] ?? 0) + (performance.now() - phaseStart) / 1000;
+      phaseStart = performance.now();
+    }
+    Object.assign(status, patch);
+    await writeFinetuneStatus(config.galleryDir, status).catch((err) => log(`[finetune] could not write status: ${(err as Error).message}`));
+  };
+  await setStatus({});
+  try {
+    const report = await finetune(config, o, log, setStatus, t0);
+    await setStatus({ phase: 'done' });
+    report.phaseSeconds = phaseSeconds;
+    await setStatus({ state: report.promoted ? 'promoted' : 'refused', phase: 'done', report, message: report.reasons.join('; ') });
+    return report;
+  } catch (err) {
+    await setStatus({ state: 'failed', phase: 'done', message: (err as Error).message });
+    throw err;
+  }
+}
+
+async function finetune(
+  config: AppConfig,
+  o: FinetuneOptions,
+  log: (l: string) => void,
+  setStatus: (p: Partial<FinetuneStatus>) => Promise<void>,
+  t0: number,
+): Promise<FinetuneReport> {
+  await initBackend({ quiet: true });
+  const parentDir = path.resolve(config.modelDir);
+  const parentFolder = path.basename(parentDir);
+  const { net, meta } = await loadModel(parentDir).catch((err: Error) => {
+    throw new FinetuneError(`cannot load the active model: ${err.message}`);
+  });
+  try {
+    // 1. data
+    const gallery = await Gallery.open(config.galleryDir);
+    let site;
+    try {
+      site = await loadSiteData(gallery, { minCrops: o.minCrops, heldOutPerIdentity: o.heldOutPerIdentity, seed: o.seed });
+    } finally {
+      await gallery.close();
+    }
+    for (const s of site.skipped) log(`[finetune] skipped ${s.name} (${s.id}): ${s.reason}`);
+    if (site.identities.length < 2) {
+      throw new FinetuneError(`finetune needs at least 2 enrolled people with ${o.minCrops}+ stored face crops; this gallery has ${site.identities.length}`);
+    }
+    log(`[finetune] site: ${site.identities.length} people, ${site.train.length} training crops, ${site.heldOut.length} held out`);
+    const base = await loadBaseData(meta, { replaySize: o.replaySize, maxPairs: o.maxBasePairs, seed: o.seed, runDir: o.baseRun, rawRoot: o.baseRawRoot, log });
+    const pairFiles = [...base.pairImages].filter(([, im]) => im !== null).map(([f]) => f);
+    log(`[finetune] base: ${base.replay.length} replay images, ${base.pairs.length} validation pairs over ${base.pairImages.size} images (${base.pairImages.size - pairFiles.length} without a face)`);
+
+    // 2. features (training images twice: as is and mirrored)
+    await setStatus({ phase: 'features' });
+    const siteTrainF = await trunkFeatures(net, site.train.map((c) => c.image), { flip: true });
+    const siteHeldF = await trunkFeatures(net, site.heldOut.map((c) => c.image));
+    const replayF = await trunkFeatures(net, base.replay.map((r) => r.image), { flip: true });
+    const pairF = await trunkFeatures(net, pairFiles.map((f) => base.pairImages.get(f)!));
+    const shape = siteTrainF.shape;
+
+    // 3. before
+    await setStatus({ phase: 'before' });
+    const measure = (): FinetuneMetrics => {
+      const trainEmb = tailEmbeddings(net, siteTrainF);
+      const templates: Labelled[] = site.train.map((c, i) => ({ identityId: c.identityId, emb: trainEmb[2 * i]! }));
+      const probes: Labelled[] = tailEmbeddings(net, siteHeldF).map((emb, i) => ({ identityId: site.heldOut[i]!.identityId, emb }));
+      const pairEmb = tailEmbeddings(net, pairF);
+      const v = pairMetrics(base.pairs, new Map(pairFiles.map((f, i) => [f, pairEmb[i]!])));
+      return { ...siteMetrics(templates, probes), baseVerif: v.mean, baseVerifStd: v.std };
+    };
+    const before = measure();
+    log(`[finetune] before: site top-1 ${(100 * before.siteTop1).toFixed(1)}%, d' ${before.siteSeparation.toFixed(3)}, base verification ${(100 * before.baseVerif!).toFixed(1)}%`);
+
+    // 4. train: classes = base identities present in the replay sample, then the site's people.
+    await setStatus({ phase: 'train', progress: { epoch: 0, epochs: o.epochs } });
+    const baseLabels = [...new Set(base.replay.map((r) => r.label))].sort((a, b) => a - b);
+    const classOf = new Map(baseLabels.map((l, i) => [l, i]));
+    const siteLabel = new Map(site.identities.map((id, i) => [id, baseLabels.length + i]));
+    const replayEmb = tailEmbeddings(net, replayF);
+    const siteEmb = tailEmbeddings(net, siteTrainF);
+    let siteLabels = site.train.flatMap((c) => [siteLabel.get(c.identityId)!, siteLabel.get(c.identityId)!]);
+    if (o.shuffleLabels) siteLabels = shuffledLabels(siteLabels, o.seed);
+    const replayLabels = base.replay.flatMap((r) => [classOf.get(r.label)!, classOf.get(r.label)!]);
+    const numClasses = baseLabels.length + site.identities.length;
+    const centres = imprintCentres([...replayEmb, ...siteEmb], [...replayLabels, ...siteLabels], numClasses, net.config.embeddingSize);
+    const samples: TailSample[] = replayF.rows.map((feat, i) => ({ feat, label: replayLabels[i]!, anchor: replayEmb[i]! }));
+    // The site's few crops are repeated so they make up about a third of each epoch.
+    const repeat = Math.max(1, Math.round((0.5 * replayF.rows.length) / Math.max(1, siteTrainF.rows.length)));
+    for (let r = 0; r < repeat; r++) siteTrainF.rows.forEach((feat, i) => samples.push({ feat, label: siteLabels[i]! }));
+    const tTrain = performance.now();
+    const history = trainTail(net, samples, shape, {
+      epochs: o.epochs,
+      batchSize: o.batchSize,
+      lr: o.lr,
+      preserveWeight: o.preserveWeight,
+      arcface: { s: 30, m: 0.5 },
+      seed: o.seed,
+      centres,
+      signal: o.signal,
+      onEpoch: (epoch, loss, acc) => {
+        log(`[finetune] epoch ${epoch}/${o.epochs} loss ${loss.toFixed(4)} acc ${acc.toFixed(3)}`);
+        void setStatus({ progress: { epoch, epochs: o.epochs, loss } });
+      },
+    });
+    if (o.signal?.aborted) throw new FinetuneError('interrupted; the active model is unchanged');
+    log(`[finetune] trained ${history.losses.length} epochs over ${samples.length} samples in ${((performance.now() - tTrain) / 1000).toFixed(1)} s`);
+
+    // 5. after, and the decision
+    await setStatus({ phase: 'after' });
+    const after = measure();
+    const reasons: string[] = [];
+    const siteBetter = after.siteSeparation > before.siteSeparation && after.siteTop1 >= before.siteTop1;
+    reasons.push(siteBetter
+      ? `site separation improved (d' ${before.siteSeparation.toFixed(3)} -> ${after.siteSeparation.toFixed(3)}, top-1 ${pct(before.siteTop1)} -> ${pct(after.siteTop1)})`
+      : `site did not improve (d' ${before.siteSeparation.toFixed(3)} -> ${after.siteSeparation.toFixed(3)}, top-1 ${pct(before.siteTop1)} -> ${pct(after.siteTop1)})`);
+    const drop = before.baseVerif! - after.baseVerif!;
+    const baseOk = drop <= o.tolerance;
+    reasons.push(baseOk
+      ? `base verification ${pct(before.baseVerif!)} -> ${pct(after.baseVerif!)} (within the ${(100 * o.tolerance).toFixed(1)}-point tolerance)`
+      : `base verification fell ${(100 * drop).toFixed(1)} points (${pct(before.baseVerif!)} -> ${pct(after.baseVerif!)}), more than the ${(100 * o.tolerance).toFixed(1)}-point tolerance`);
+    if (o.dryRun) reasons.push('dry run: nothing promoted');
+    const promote = siteBetter && baseOk && !o.dryRun;
+
+    const report: FinetuneReport = {
+      parent: parentFolder,
+      candidate: null,
+      promoted: false,
+      reasons,
+      before,
+      after,
+      identities: { site: site.identities.length, skipped: site.skipped.map(({ id, crops, reason }) => ({ id, name: '', crops, reason })), base: baseLabels.length },
+      images: { siteTrain: site.train.length, siteHeldOut: site.heldOut.length, replay: base.replay.length, basePairs: base.pairs.length },
+      seconds: 0,
+      phaseSeconds: {},
+      table: metricsTable(before, after),
+    };
+
+    // 6. promote
+    if (promote) {
+      await setStatus({ phase: 'promote' });
+      const modelsDir = config.modelsDir ?? path.dirname(parentDir);
+      const folder = versionFolder(parentFolder);
+      const outDir = path.join(modelsDir, folder);
+      const pairEmb = tailEmbeddings(net, pairF);
+      const cal = calibrateOnPairs(new Map(pairFiles.map((f, i) => [f, pairEmb[i]!])), base.pairs);
+      const newMeta: ModelMeta = {
+        ...meta,
+        version: folder.slice(folder.indexOf('-ft-') + 1),
+        created: new Date().toISOString(),
+        thresholds: {
+          cosine: { far1e3: cal.thresholds.at_far_1e3.cosine, bestAccuracy: cal.thresholds.best_accuracy.cosine },
+          euclidean: { far1e3: cal.thresholds.at_far_1e3.euclidean, bestAccuracy: cal.thresholds.best_accuracy.euclidean },
+        },
+        metrics: {
+          verifAcc: after.baseVerif,
+          verifStd: after.baseVerifStd,
+          valPairs: `${base.pairs.length} of the base model's held-out validation pairs`,
+          roc: cal.roc,
+          calibration: { genuinePairs: cal.thresholds.genuine_pairs, impostorPairs: cal.thresholds.impostor_pairs, tarAtFar1e3: cal.thresholds.at_far_1e3.tar, bestAccuracy: cal.thresholds.best_accuracy.accuracy },
+        },
+        // Counts only: the model must not carry who was enrolled.
+        finetune: {
+          parent: parentFolder,
+          parentModelId: `${meta.name}@${meta.version}`,
+          siteIdentities: site.identities.length,
+          images: report.images,
+          before,
+          after,
+          options: { epochs: o.epochs, lr: o.lr, replaySize: o.replaySize, tolerance: o.tolerance, preserveWeight: o.preserveWeight, trained: 'last stage + embedding over a frozen trunk' },
+        },
+      };
+      const quantize = ((meta.weights as { quantization?: WeightQuantization } | undefined)?.quantization ?? 'none');
+      await saveModel(outDir, net, newMeta, { quantize });
+      try {
+        await reembedGallery(config, outDir, log);
+        if (config.modelsDir) await new ModelRegistry(config.modelsDir).use(folder);
+      } catch (err) {
+        await rm(outDir, { recursive: true, force: true });
+        throw err;
+      }
+      report.candidate = folder;
+      report.promoted = true;
+      reasons.push(config.modelsDir ? `promoted: ${folder} is now the active model` : `saved ${outDir}; the model is pinned by --model, so start with --model ${outDir} to use it`);
+    }
+    report.seconds = (performance.now() - t0) / 1000;
+    return report;
+  } finally {
+    net.dispose();
+  }
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+/** Labels moved to other crops at random (the sanity check of the guard). */
+function shuffledLabels(labels: number[], seed: number): number[] {
+  return Rng.derive(seed, 'shuffle-labels').shuffle([...labels]);
+}
+
+/** Embeds every stored crop with the new model into its own templates (old ones kept for rollback). */
+async function reembedGallery(config: AppConfig, modelDir: string, log: (l: string) => void): Promise<void> {
+  const { FaceService } = await import('../service/face-service.js');
+  const service = await FaceService.open({ ...config, modelDir }, { quiet: true });
+  try {
+    const r = await service.reembed();
+    log(`[finetune] gallery re-embedded with ${r.modelId}: ${r.reembedded} templates${r.failed.length ? `, ${r.failed.length} crops failed` : ''}`);
+  } finally {
+    await service.close();
+  }
+}

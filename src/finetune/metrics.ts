@@ -1,0 +1,72 @@
+// The before/after yardsticks of a finetune: how well held-out site crops are identified against
+// the site's templates, and verification accuracy on the base model's validation pairs.
+import { cosineSimilarity as dot } from '../model/facenet.js';
+import { tenFoldAccuracy } from '../eval/metrics.js';
+import type { Pair } from '../eval/pairs.js';
+import type { FinetuneMetrics } from './status.js';
+
+export interface Labelled {
+  identityId: string;
+  emb: Float32Array;
+}
+
+function meanVar(xs: number[]): [number, number] {
+  const m = xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  return [m, xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length)];
+}
+
+/**
+ * 1:N as the kiosk does it: every training crop is a template, an identity's score is its best
+ * template. Genuine = the true identity's score; impostor = the best other identity's score.
+ */
+export function siteMetrics(templates: readonly Labelled[], probes: readonly Labelled[]): Pick<FinetuneMetrics, 'siteTop1' | 'siteGenuine' | 'siteImpostor' | 'siteSeparation'> {
+  const genuine: number[] = [];
+  const impostor: number[] = [];
+  let correct = 0;
+  for (const p of probes) {
+    const best = new Map<string, number>();
+    for (const t of templates) best.set(t.identityId, Math.max(best.get(t.identityId) ?? -Infinity, dot(p.emb, t.emb)));
+    const own = best.get(p.identityId) ?? -1;
+    let other = -1;
+    for (const [id, s] of best) if (id !== p.identityId && s > other) other = s;
+    genuine.push(own);
+    impostor.push(other);
+    if (own > other) correct++;
+  }
+  const [mg, vg] = meanVar(genuine);
+  const [mi, vi] = meanVar(impostor);
+  return {
+    siteTop1: correct / Math.max(1, probes.length),
+    siteGenuine: mg,
+    siteImpostor: mi,
+    siteSeparation: (mg - mi) / Math.sqrt(Math.max(1e-12, (vg + vi) / 2)),
+  };
+}
+
+/** 10-fold accuracy; a pair with an image that had no face counts as an error. */
+export function pairMetrics(pairs: readonly Pair[], byFile: Map<string, Float32Array>): { mean: number; std: number } {
+  const scores = pairs.map((p) => {
+    const a = byFile.get(p.a);
+    const b = byFile.get(p.b);
+    return a && b ? dot(a, b) : Number.NaN;
+  });
+  const r = tenFoldAccuracy(scores, pairs.map((p) => p.same), pairs.map((p) => p.fold));
+  return { mean: r.mean, std: r.std };
+}
+
+const pct = (x: number | null) => (x === null ? '-' : `${(100 * x).toFixed(1)}%`);
+const num = (x: number) => x.toFixed(3);
+
+/** The before/after table as Markdown (printed by the CLI, shown by the Model page). */
+export function metricsTable(before: FinetuneMetrics, after: FinetuneMetrics | null): string {
+  const rows: [string, (m: FinetuneMetrics) => string][] = [
+    ['site 1:N top-1 (held-out crops)', (m) => pct(m.siteTop1)],
+    ['site genuine cosine (mean)', (m) => num(m.siteGenuine)],
+    ['site best-impostor cosine (mean)', (m) => num(m.siteImpostor)],
+    ["site separation d'", (m) => num(m.siteSeparation)],
+    ['base verification (10-fold)', (m) => (m.baseVerif === null ? '-' : `${pct(m.baseVerif)} ± ${(100 * (m.baseVerifStd ?? 0)).toFixed(1)}`)],
+  ];
+  const lines = ['| metric | before | after |', '| --- | ---: | ---: |'];
+  for (const [name, f] of rows) lines.push(`| ${name} | ${f(before)} | ${after ? f(after) : '-'} |`);
+  return lines.join('\n');
+}
