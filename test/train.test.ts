@@ -97,6 +97,11 @@ test('training runs, checkpoints, plots, exports, and resumes exactly', async ()
     assert.ok(stopped.interrupted);
     const finished = await train(base(data, 'ignored'), { resume: path.join(tmp, 'int-run'), log: quiet, progress: false });
     assert.ok(maxAbsDiff(straight.params, finished.params) < 1e-5, `interrupted+resumed params differ by ${maxAbsDiff(straight.params, finished.params)}`);
+
+    // A manual step decay between resumable runs: the new rate is used and recorded from there on.
+    const decayed = await train(base(data, 'ignored'), { resume: path.join(tmp, 'split-run'), epochs: 5, lr: 1e-4, log: quiet, progress: false });
+    assert.deepEqual(decayed.history.map((h) => h.lr), [...resumed.history.map((h) => h.lr), 1e-4]);
+    assert.ok(maxAbsDiff(resumed.params, decayed.params) > 0, 'the extra epoch trained');
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

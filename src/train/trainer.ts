@@ -32,6 +32,8 @@ export interface TrainOptions {
   resume?: string;
   /** Override the number of epochs (e.g. to extend a finished run). */
   epochs?: number;
+  /** On resume: continue at this learning rate (a manual step decay between resumable runs). */
+  lr?: number;
   /** Where to export the final model (models/<name>); none if undefined. */
   exportDir?: string;
   log?: (line: string) => void;
@@ -90,6 +92,10 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
   const state: TrainState = resumeFrom?.state ?? { epoch: 0, batch: 0, lr: cfg.lr, plateau: plateau.state, best: null, history: [], config: cfg, classes };
   state.config = cfg;
   plateau.state = state.plateau;
+  if (resumeFrom && opts.lr !== undefined && opts.lr !== state.lr) {
+    log(`[train] learning rate ${state.lr.toExponential(2)} -> ${opts.lr.toExponential(2)} from epoch ${state.epoch + 1}`);
+    state.lr = opts.lr;
+  }
 
   const workers = cfg.workers ?? defaultWorkerCount();
   const engine: GradientEngine = await createGradientEngine(tm, workers, backend.name);

@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .option('--epochs <n>', 'epochs', int)
     .option('--batch <n>', 'batch size', int)
     .option('--micro-batch <n>', 'images per forward/backward (BN batch; WASM heap bound)', int)
-    .option('--lr <x>', 'Adam learning rate', Number)
+    .option('--lr <x>', 'Adam learning rate (with --resume: the rate from here on, a manual step decay)', Number)
     .option('--weight-decay <x>', 'decoupled weight decay', Number)
     .option('--warmup <epochs>', 'linear warm-up epochs', Number)
     .option('-s, --scale <s>', 'ArcFace scale s', Number)
@@ -76,7 +76,7 @@ export function register(program: Command): void {
         ac.abort();
         process.once('SIGINT', () => process.exit(130));
       });
-      const r = await train(cfg, { resume: o.resume, epochs: o.resume ? o.epochs : undefined, exportDir: o.export, signal: ac.signal });
+      const r = await train(cfg, { resume: o.resume, epochs: o.resume ? o.epochs : undefined, lr: o.resume ? o.lr : undefined, exportDir: o.export, signal: ac.signal });
       console.log(JSON.stringify({ runDir: r.runDir, best: r.best, interrupted: r.interrupted, model: r.modelDir }, null, 2));
     });
 }
