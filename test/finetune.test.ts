@@ -29,7 +29,7 @@ const skip = shippedModelExists() ? false : 'no shipped model yet (issue 8)';
 const GLINT = path.join(DATA, 'train/glint');
 const PEOPLE = ['amy', 'howard', 'penny', 'raj', 'sheldon'];
 /** Short but real: a few epochs over a small replay sample and a few hundred base pairs. */
-const QUICK = { epochs: 4, replaySize: 150, maxBasePairs: 300 };
+const QUICK = { epochs: 6, replaySize: 400, maxBasePairs: 800 };
 
 let tmp: string;
 let modelsDir: string;
@@ -61,7 +61,7 @@ const healthModel = async () => {
 async function makeBaseRun(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   const scanned = await scanDatasets([GLINT]);
-  const held = holdOutIdentities(scanned, { seed: 3, identities: 8, folds: 4, pairsPerFold: 40 });
+  const held = holdOutIdentities(scanned, { seed: 3, identities: 8, folds: 4, pairsPerFold: 100 });
   await writeSplit(dir, splitDataset(held.data, { seed: 3, heldOut: 0.12, testFraction: 0.4 }));
   await writeFileAtomic(path.join(dir, 'val-pairs.tsv'), pairsTsv(held.pairs, (p) => path.relative(GLINT, p)));
   await writeFileAtomic(path.join(dir, 'val-pairs.root'), GLINT + '\n');

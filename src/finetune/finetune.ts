@@ -52,7 +52,7 @@ export interface FinetuneOptions {
 export const FINETUNE_DEFAULTS: FinetuneOptions = {
   epochs: 12,
   batchSize: 32,
-  lr: 3e-4,
+  lr: 1e-4,
   replaySize: 600,
   maxBasePairs: 1000,
   minCrops: 3,
