@@ -11,8 +11,6 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
-import { FaceNet } from '../src/model/facenet.js';
-import { defaultMeta, saveModel, type ModelMeta } from '../src/model/io.js';
 import { ModelRegistry } from '../src/model/registry.js';
 import { hashPassword, loadConfig } from '../src/config/index.js';
 import { PROJECT_ROOT } from '../src/config/load.js';
@@ -20,18 +18,10 @@ import type { AppConfig } from '../src/config/schema.js';
 import { writeFinetuneStatus, type FinetuneReport } from '../src/finetune/status.js';
 import { FaceService, ServiceError, type EnrollImage } from '../src/service/index.js';
 import { createApp, finetuneCommand, type CreatedApp } from '../src/server/index.js';
-import { BBT, LOCAL, PASSWORD, PageClient } from './fixtures/web/harness.js';
+import { BBT, LOCAL, PASSWORD, PageClient, randomModel } from './fixtures/web/harness.js';
 
 const photo = (who: string, n: number) => readFile(path.join(BBT, who, `${who}${n}.png`));
 const images = (who: string, ns: number[]): Promise<EnrollImage[]> => Promise.all(ns.map(async (n) => ({ bytes: await photo(who, n), file: `${who}${n}.png` })));
-
-async function randomModel(dir: string, name: string, seed: number, extra: Partial<ModelMeta> = {}): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  const net = FaceNet.create({ width: 0.25 }, seed);
-  await saveModel(dir, net, { ...defaultMeta(net, name, '1'), ...extra });
-  net.dispose();
-  return dir;
-}
 
 async function refused(fn: () => Promise<unknown>, code: string): Promise<ServiceError> {
   try {
@@ -69,8 +59,8 @@ before(async () => {
   await initBackend({ quiet: true });
   tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-switch-'));
   modelsRoot = path.join(tmp, 'models');
-  dirA = await randomModel(path.join(modelsRoot, 'alpha'), 'test-alpha', 1, { metrics: { verifAcc: 0.9, verifStd: 0.01 } });
-  dirB = await randomModel(path.join(modelsRoot, 'beta'), 'test-beta', 2, { finetune: { parent: 'alpha' }, thresholds: { cosine: { far1e3: 0.42 } } });
+  dirA = await randomModel(path.join(modelsRoot, 'alpha'), 'test-alpha', { metrics: { verifAcc: 0.9, verifStd: 0.01 } }, 1);
+  dirB = await randomModel(path.join(modelsRoot, 'beta'), 'test-beta', { finetune: { parent: 'alpha' }, thresholds: { cosine: { far1e3: 0.42 } } }, 2);
   // The detector's weights stay loaded for the process: count tensors once it is, with no model held.
   const warm = await FaceService.open(loadConfig({ env: {}, overrides: { modelDir: dirA, galleryDir: path.join(tmp, 'warm') } }), { quiet: true });
   await warm.verify(await photo('amy', 5));

@@ -84,7 +84,11 @@ async function loadImage(file: string, aligned: boolean): Promise<RgbImage | nul
 /** Alternate labels so a small replay sample still spans every base identity. */
 function stratifiedSample<T extends { label: number }>(items: readonly T[], n: number, rng: Rng): T[] {
   const byClass = new Map<number, T[]>();
-  for (const it of items) byClass.set(it.label, [...(byClass.get(it.label) ?? []), it]);
+  for (const it of items) {
+    const list = byClass.get(it.label);
+    if (list) list.push(it);
+    else byClass.set(it.label, [it]);
+  }
   const queues = [...byClass.values()].map((q) => rng.shuffle([...q]));
   rng.shuffle(queues);
   const out: T[] = [];

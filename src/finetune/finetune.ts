@@ -10,10 +10,16 @@
 //      fell by no more than the tolerance;
 //   6. promote: write models/<name>-ft-<time>/, re-embed the gallery into it, switch active.json
 //      (a running server follows it without a restart).
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import * as tf from '@tensorflow/tfjs-core';
 import path from 'node:path';
+import cliProgress from 'cli-progress';
 import { initBackend } from '../engine/backend.js';
-import { loadModel, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
+import { assignVariables, decodeTensors, loadModel, quantizeTensors, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
+import type { FaceNet } from '../model/facenet.js';
+import { modelIdOf } from '../service/embedder.js';
+import { decodeImage } from '../vision/decode.js';
+import type { RgbImage } from '../vision/types.js';
 import { ModelRegistry } from '../model/registry.js';
 import { Gallery } from '../gallery/gallery.js';
 import type { AppConfig } from '../config/schema.js';
@@ -45,6 +51,8 @@ export interface FinetuneOptions {
   dryRun?: boolean;
   /** Sanity check of the guard: train on shuffled site labels; the result must be refused. */
   shuffleLabels?: boolean;
+  /** A progress bar while training (interactive terminals); per-epoch lines otherwise. */
+  progress?: boolean;
   signal?: AbortSignal;
   log?: (line: string) => void;
 }
@@ -122,14 +130,16 @@ async function finetune(
   });
   try {
     // 1. data
-    const gallery = await Gallery.open(config.galleryDir);
+    // No sweep: the server may be mid-enrolment in this gallery, and its leftovers are its own.
+    const gallery = await Gallery.open(config.galleryDir, { sweepOnOpen: false });
     let site;
     try {
       site = await loadSiteData(gallery, { minCrops: o.minCrops, heldOutPerIdentity: o.heldOutPerIdentity, seed: o.seed });
     } finally {
       await gallery.close();
     }
-    for (const s of site.skipped) log(`[finetune] skipped ${s.name} (${s.id}): ${s.reason}`);
+    // Ids only: this log outlives a deletion (journal, finetune.log); the pages look names up.
+    for (const s of site.skipped) log(`[finetune] skipped ${s.id}: ${s.reason}`);
     if (site.identities.length < 2) {
       throw new FinetuneError(`finetune needs at least 2 enrolled people with ${o.minCrops}+ stored face crops; this gallery has ${site.identities.length}`);
     }
@@ -148,13 +158,13 @@ async function finetune(
 
     // 3. before
     await setStatus({ phase: 'before' });
-    const measure = (): FinetuneMetrics => {
+    const measure = (): FinetuneMetrics & { pairEmb: Float32Array[] } => {
       const trainEmb = tailEmbeddings(net, siteTrainF);
       const templates: Labelled[] = site.train.map((c, i) => ({ identityId: c.identityId, emb: trainEmb[2 * i]! }));
       const probes: Labelled[] = tailEmbeddings(net, siteHeldF).map((emb, i) => ({ identityId: site.heldOut[i]!.identityId, emb }));
       const pairEmb = tailEmbeddings(net, pairF);
       const v = pairMetrics(base.pairs, new Map(pairFiles.map((f, i) => [f, pairEmb[i]!])));
-      return { ...siteMetrics(templates, probes), baseVerif: v.mean, baseVerifStd: v.std };
+      return { ...siteMetrics(templates, probes), baseVerif: v.mean, baseVerifStd: v.std, pairEmb };
     };
     const before = measure();
     log(`[finetune] before: site top-1 ${(100 * before.siteTop1).toFixed(1)}%, d' ${before.siteSeparation.toFixed(3)}, base verification ${(100 * before.baseVerif!).toFixed(1)}%`);
@@ -176,7 +186,8 @@ async function finetune(
     const repeat = Math.max(1, Math.round((0.5 * replayF.rows.length) / Math.max(1, siteTrainF.rows.length)));
     for (let r = 0; r < repeat; r++) siteTrainF.rows.forEach((feat, i) => samples.push({ feat, label: siteLabels[i]! }));
     const tTrain = performance.now();
-    const history = trainTail(net, samples, shape, {
+    const bar = o.progress ? new cliProgress.SingleBar({ format: 'finetune [{bar}] {percentage}% | epoch {epoch}/{epochs} | loss {loss} | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
+    const history = await trainTail(net, samples, shape, {
       epochs: o.epochs,
       batchSize: o.batchSize,
       lr: o.lr,
@@ -185,16 +196,24 @@ async function finetune(
       seed: o.seed,
       centres,
       signal: o.signal,
-      onEpoch: (epoch, loss, acc) => {
-        log(`[finetune] epoch ${epoch}/${o.epochs} loss ${loss.toFixed(4)} acc ${acc.toFixed(3)}`);
-        void setStatus({ progress: { epoch, epochs: o.epochs, loss } });
+      onEpoch: async (epoch, loss, acc) => {
+        if (!bar) log(`[finetune] epoch ${epoch}/${o.epochs} loss ${loss.toFixed(4)} acc ${acc.toFixed(3)}`);
+        await setStatus({ progress: { epoch, epochs: o.epochs, loss } });
+      },
+      onBatch: (done, total, loss) => {
+        if (!bar) return;
+        if (done === 1) bar.start(total, 0, { epoch: 1, epochs: o.epochs, loss: '-' });
+        bar.update(done, { epoch: Math.min(o.epochs, Math.ceil((done * o.epochs) / total)), epochs: o.epochs, loss: loss.toFixed(3) });
       },
     });
+    bar?.stop();
     if (o.signal?.aborted) throw new FinetuneError('interrupted; the active model is unchanged');
     log(`[finetune] trained ${history.losses.length} epochs over ${samples.length} samples in ${((performance.now() - tTrain) / 1000).toFixed(1)} s`);
 
-    // 5. after, and the decision
+    // 5. after, and the decision: measured on the weights exactly as they will be saved.
     await setStatus({ phase: 'after' });
+    const quantize = (meta.weights as { quantization?: WeightQuantization } | undefined)?.quantization ?? 'none';
+    roundTripWeights(net, quantize);
     const after = measure();
     const reasons: string[] = [];
     const siteBetter = after.siteSeparation > before.siteSeparation && after.siteTop1 >= before.siteTop1;
@@ -214,8 +233,8 @@ async function finetune(
       candidate: null,
       promoted: false,
       reasons,
-      before,
-      after,
+      before: withoutEmbeddings(before),
+      after: withoutEmbeddings(after),
       identities: { site: site.identities.length, skipped: site.skipped.map(({ id, crops, reason }) => ({ id, name: '', crops, reason })), base: baseLabels.length },
       images: { siteTrain: site.train.length, siteHeldOut: site.heldOut.length, replay: base.replay.length, basePairs: base.pairs.length },
       seconds: 0,
@@ -227,13 +246,13 @@ async function finetune(
     if (promote) {
       await setStatus({ phase: 'promote' });
       const modelsDir = config.modelsDir ?? path.dirname(parentDir);
-      const folder = versionFolder(parentFolder);
+      const time = stamp();
+      const folder = versionFolder(parentFolder, time);
       const outDir = path.join(modelsDir, folder);
-      const pairEmb = tailEmbeddings(net, pairF);
-      const cal = calibrateOnPairs(new Map(pairFiles.map((f, i) => [f, pairEmb[i]!])), base.pairs);
+      const cal = calibrateOnPairs(new Map(pairFiles.map((f, i) => [f, after.pairEmb[i]!])), base.pairs);
       const newMeta: ModelMeta = {
         ...meta,
-        version: folder.slice(folder.indexOf('-ft-') + 1),
+        version: `ft-${time}`,
         created: new Date().toISOString(),
         thresholds: {
           cosine: { far1e3: cal.thresholds.at_far_1e3.cosine, bestAccuracy: cal.thresholds.best_accuracy.cosine },
@@ -249,21 +268,23 @@ async function finetune(
         // Counts only: the model must not carry who was enrolled.
         finetune: {
           parent: parentFolder,
-          parentModelId: `${meta.name}@${meta.version}`,
+          parentModelId: modelIdOf(meta),
           siteIdentities: site.identities.length,
           images: report.images,
-          before,
-          after,
+          before: withoutEmbeddings(before),
+          after: withoutEmbeddings(after),
           options: { epochs: o.epochs, lr: o.lr, replaySize: o.replaySize, tolerance: o.tolerance, preserveWeight: o.preserveWeight, trained: 'last stage + embedding over a frozen trunk' },
         },
       };
-      const quantize = ((meta.weights as { quantization?: WeightQuantization } | undefined)?.quantization ?? 'none');
       await saveModel(outDir, net, newMeta, { quantize });
+      const newId = modelIdOf(newMeta);
       try {
-        await reembedGallery(config, outDir, log);
+        await addGalleryTemplates(config.galleryDir, net, newId, site.identities, log);
         if (config.modelsDir) await new ModelRegistry(config.modelsDir).use(folder);
       } catch (err) {
         await rm(outDir, { recursive: true, force: true });
+        const g = await Gallery.open(config.galleryDir, { sweepOnOpen: false });
+        await g.reload().then(() => g.dropTemplatesForModel(newId)).catch(() => {}).finally(() => g.close());
         throw err;
       }
       report.candidate = folder;
@@ -284,14 +305,54 @@ function shuffledLabels(labels: number[], seed: number): number[] {
   return Rng.derive(seed, 'shuffle-labels').shuffle([...labels]);
 }
 
-/** Embeds every stored crop with the new model into its own templates (old ones kept for rollback). */
-async function reembedGallery(config: AppConfig, modelDir: string, log: (l: string) => void): Promise<void> {
-  const { FaceService } = await import('../service/face-service.js');
-  const service = await FaceService.open({ ...config, modelDir }, { quiet: true });
+function withoutEmbeddings(m: FinetuneMetrics & { pairEmb?: unknown }): FinetuneMetrics {
+  const { pairEmb: _, ...rest } = m;
+  return rest;
+}
+
+/** The weights as they will be stored (uint8/float16 rounding), so "after" measures what ships. */
+function roundTripWeights(net: FaceNet, mode: WeightQuantization): void {
+  if (mode === 'none') return;
+  const vars = net.params.all();
+  const { data, specs } = quantizeTensors(vars, mode);
+  const tensors = decodeTensors(data, specs);
   try {
-    const r = await service.reembed();
-    log(`[finetune] gallery re-embedded with ${r.modelId}: ${r.reembedded} templates${r.failed.length ? `, ${r.failed.length} crops failed` : ''}`);
+    assignVariables(vars, tensors, 'quantisation round trip');
   } finally {
-    await service.close();
+    tf.dispose(Object.values(tensors));
+  }
+}
+
+/**
+ * Embeds every stored crop with the new model into its own templates. The old templates stay for
+ * rollback; the active model id is left to whoever loads the new model (a running server's switch,
+ * or the next start). The write re-reads the gallery first: a server may have changed it meanwhile.
+ */
+async function addGalleryTemplates(galleryDir: string, net: FaceNet, modelId: string, trainedOn: readonly string[], log: (l: string) => void): Promise<void> {
+  const gallery = await Gallery.open(galleryDir, { sweepOnOpen: false });
+  try {
+    // Erased while this run trained: their crops are in the weights, so this result must not ship.
+    const gone = trainedOn.filter((id) => !gallery.getIdentity(id));
+    if (gone.length > 0) throw new FinetuneError(`${gone.length} enrolled person(s) were deleted during the run; nothing promoted, run it again`);
+    const items = gallery.templatesNeedingReembed(modelId);
+    const crops: RgbImage[] = [];
+    const ready: typeof items = [];
+    for (const it of items) {
+      try {
+        crops.push(await decodeImage(await readFile(it.cropPath)));
+        ready.push(it);
+      } catch {
+        /* an unreadable crop stays un-embedded; the server's switch reports it */
+      }
+    }
+    const embs = await net.embedCrops(crops, 32);
+    await gallery.replaceTemplatesForModel(
+      modelId,
+      ready.map((it, i) => ({ identityId: it.identityId, embedding: embs[i]!, quality: it.quality, source: it.source, fromTemplateId: it.templateId })),
+      { reload: true },
+    );
+    log(`[finetune] gallery: ${ready.length} crops embedded with ${modelId}${items.length > ready.length ? `, ${items.length - ready.length} unreadable` : ''}`);
+  } finally {
+    await gallery.close();
   }
 }

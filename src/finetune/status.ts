@@ -21,7 +21,7 @@ export interface FinetuneMetrics {
 
 export interface FinetuneReport {
   parent: string;
-  /** Folder under models/ of the new version (written even when refused, then deleted). */
+  /** Folder under models/ of the promoted version; null when nothing was promoted. */
   candidate: string | null;
   promoted: boolean;
   /** Why it was promoted or refused, in words. */
@@ -75,10 +75,12 @@ export async function writeFinetuneStatus(galleryDir: string, status: FinetuneSt
 /** A 'running' status whose process is gone (killed, crashed) is reported as failed. */
 export function isStale(s: FinetuneStatus): boolean {
   if (s.state !== 'running') return false;
+  if (!Number.isInteger(s.pid) || s.pid <= 0) return true;
   try {
     process.kill(s.pid, 0);
     return false;
-  } catch {
-    return true;
+  } catch (err) {
+    // EPERM: alive, but another user's (the nightly unit's) process.
+    return (err as NodeJS.ErrnoException).code !== 'EPERM';
   }
 }

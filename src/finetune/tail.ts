@@ -78,7 +78,9 @@ export interface TailTrainOptions {
   seed: number;
   /** Class centres to start from (weight imprinting): [numClasses][dim], unit rows. */
   centres: Float32Array[];
-  onEpoch?: (epoch: number, loss: number, acc: number) => void;
+  onEpoch?: (epoch: number, loss: number, acc: number) => void | Promise<void>;
+  /** After every step: batches done and in total over all epochs. */
+  onBatch?: (done: number, total: number, loss: number) => void;
   signal?: AbortSignal;
 }
 
@@ -100,7 +102,7 @@ export function imprintCentres(embs: readonly Float32Array[], labels: readonly n
  * Trains the tail of `net` in place (Adam over the tail's variables and an imprinted ArcFace head).
  * BatchNorm stays in inference mode: a few hundred images would only add noise to its statistics.
  */
-export function trainTail(net: FaceNet, samples: readonly TailSample[], shape: [number, number, number], opts: TailTrainOptions): { losses: number[]; accuracies: number[] } {
+export async function trainTail(net: FaceNet, samples: readonly TailSample[], shape: [number, number, number], opts: TailTrainOptions): Promise<{ losses: number[]; accuracies: number[] }> {
   const dim = net.config.embeddingSize;
   const headStore = new ParamStore(opts.seed);
   const head = new ArcFaceHead(headStore, dim, opts.centres.length, opts.arcface);
@@ -115,6 +117,8 @@ export function trainTail(net: FaceNet, samples: readonly TailSample[], shape: [
   const rng = Rng.derive(opts.seed, 'tail');
   const losses: number[] = [];
   const accuracies: number[] = [];
+  const perEpoch = Math.ceil(samples.length / opts.batchSize);
+  let step = 0;
   try {
     for (let epoch = 1; epoch <= opts.epochs && !opts.signal?.aborted; epoch++) {
       const order = rng.shuffle(Array.from(samples.keys()));
@@ -131,15 +135,16 @@ export function trainTail(net: FaceNet, samples: readonly TailSample[], shape: [
           }
         });
         const anchored = mask.reduce((a, b) => a + b, 0);
+        let cos: tf.Tensor2D | undefined;
         const { value, grads, pred } = tf.tidy(() => {
           const x = batchTensor(batch.map((s) => s.feat), shape);
           const labels = tf.tensor1d(Int32Array.from(batch, (s) => s.label), 'int32');
           const a = tf.tensor2d(anchors, [n, dim]);
           const m = tf.tensor1d(mask);
-          let cos: tf.Tensor2D | undefined;
           const r = tf.variableGrads(() => {
             const emb = net.tailForward(x, { training: false });
             const out = head.loss(emb, labels);
+            // Kept past variableGrads' own tidy for the accuracy below; disposed after the step.
             cos = tf.keep(out.cos);
             if (anchored === 0 || opts.preserveWeight === 0) return out.loss;
             const drift = tf.div(tf.sum(tf.mul(m, tf.sub(1, tf.sum(tf.mul(l2Normalize(emb), a), 1)))), anchored);
@@ -148,23 +153,30 @@ export function trainTail(net: FaceNet, samples: readonly TailSample[], shape: [
           return { ...r, pred: tf.argMax(cos!, 1) };
         });
         const flat = new Float32Array(params.length);
-        let o = 0;
-        for (const [, v] of vars) {
-          const g = grads[v.name];
-          if (g) flat.set(g.dataSync() as Float32Array, o);
-          o += v.size;
+        try {
+          let o = 0;
+          for (const [, v] of vars) {
+            const g = grads[v.name];
+            if (g) flat.set(g.dataSync() as Float32Array, o);
+            o += v.size;
+          }
+          const p = pred.dataSync();
+          lossSum += (value.dataSync()[0] as number) * n;
+          for (let j = 0; j < n; j++) if (p[j] === batch[j]!.label) correct++;
+          seen += n;
+        } finally {
+          tf.dispose([value, pred, cos!, ...Object.values(grads)]);
         }
-        const p = pred.dataSync();
-        lossSum += (value.dataSync()[0] as number) * n;
-        for (let j = 0; j < n; j++) if (p[j] === batch[j]!.label) correct++;
-        seen += n;
-        tf.dispose([value, pred, ...Object.values(grads)]);
         adam.update(params, flat);
         writeFlat(vars, params);
+        opts.onBatch?.(++step, perEpoch * opts.epochs, lossSum / seen);
+        // Yield to the event loop: Ctrl-C, status writes and the progress bar run between steps.
+        await new Promise((r) => setImmediate(r));
+        if (opts.signal?.aborted) break;
       }
       losses.push(lossSum / Math.max(1, seen));
       accuracies.push(correct / Math.max(1, seen));
-      opts.onEpoch?.(epoch, losses.at(-1)!, accuracies.at(-1)!);
+      await opts.onEpoch?.(epoch, losses.at(-1)!, accuracies.at(-1)!);
     }
   } finally {
     headStore.dispose();

@@ -654,10 +654,17 @@ export class Gallery {
   replaceTemplatesForModel(
     modelId: string,
     newTemplates: readonly ReembeddedTemplate[],
-    opts: { keepOtherModels?: boolean; activate?: boolean } = {},
+    opts: { keepOtherModels?: boolean; activate?: boolean; reload?: boolean } = {},
   ): Promise<Template[]> {
     return this.#exclusive(async () => {
       parseWith(ModelIdSchema, modelId, 'model id');
+      if (opts.reload) {
+        // Written from another process (the finetune CLI) after minutes of work: start from the
+        // files as they are now, and drop templates of people or crops deleted meanwhile.
+        await this.#load();
+        const live = new Set(this.#g.templates.map((t) => t.id));
+        newTemplates = newTemplates.filter((t) => this.#g.identities.some((i) => i.id === t.identityId) && (t.fromTemplateId === undefined || live.has(t.fromTemplateId)));
+      }
       const keepOthers = opts.keepOtherModels ?? true;
       const byId = new Map(this.#g.templates.map((t) => [t.id, t]));
       let dim: number | undefined;

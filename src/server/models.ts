@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { isId } from '../gallery/ids.js';
 import type { AppConfig } from '../config/schema.js';
 import { PROJECT_ROOT } from '../config/load.js';
 import { finetuneDir, isStale, readFinetuneStatus, writeFinetuneStatus, type FinetuneStatus } from '../finetune/status.js';
@@ -351,10 +352,12 @@ export class ModelManager {
     if (status && isStale(status)) {
       status = { ...status, state: 'failed', message: status.message ?? `the finetune process ${status.pid} ended without finishing (killed or crashed); see ${this.finetuneLog}` };
     }
-    // The report keeps ids only (a deleted person's name must not outlive them): names come from the gallery now.
+    // The report keeps ids only (a deleted person's name must not outlive them): names come from
+    // the gallery now, and people deleted since are left out.
     const report = status?.report;
     if (report) {
-      const skipped = report.identities.skipped.map((x) => ({ ...x, name: this.service.gallery.getIdentity(x.id)?.name || x.name || x.id }));
+      const nameOf = (id: string) => (isId('identity', id) ? this.service.gallery.getIdentity(id)?.name : undefined);
+      const skipped = report.identities.skipped.map((x) => ({ ...x, name: nameOf(x.id) ?? x.name })).filter((x) => x.name);
       status = { ...status!, report: { ...report, identities: { ...report.identities, skipped } } };
     }
     const childRunning = this.#child !== null && this.#child.exitCode === null && this.#child.signalCode === null;
@@ -367,9 +370,14 @@ export class ModelManager {
    * one runs, whoever started it. A promotion flips active.json, which the watcher follows.
    */
   async startFinetune(): Promise<{ pid: number; logFile: string }> {
-    if (this.#starting || (await this.finetuneStatus()).running) throw new ServiceError('conflict', 'a finetune is already running; wait for it to finish');
+    // Claim the slot before the first await, so two requests at once cannot both start one.
+    if (this.#starting) throw new ServiceError('conflict', 'a finetune is already running; wait for it to finish');
     this.#starting = true;
     try {
+      const current = await this.finetuneStatus();
+      if (current.status?.state === 'running' || (this.#child !== null && this.#child.exitCode === null && this.#child.signalCode === null)) {
+        throw new ServiceError('conflict', 'a finetune is already running; wait for it to finish');
+      }
       await mkdir(finetuneDir(this.config.galleryDir), { recursive: true });
       const cmd = (this.opts.finetuneCommand ?? finetuneCommand)(this.config, this.opts.configFile);
       const log = await open(this.finetuneLog, 'w');
@@ -379,7 +387,9 @@ export class ModelManager {
       const initialStatus = new Promise<void>((resolve) => (statusWritten = resolve));
       try {
         await log.write(`[facegate] ${new Date().toISOString()} started by the server: ${cmd.command} ${cmd.args.join(' ')}\n`);
-        child = spawn(cmd.command, cmd.args, { cwd: cmd.cwd, env: process.env, detached: true, stdio: ['ignore', log.fd, log.fd] });
+        // The child runs from the project root: hand it this server's models folder as an absolute path.
+        const env = this.config.modelsDir ? { ...process.env, FACEGATE_MODELS_DIR: this.config.modelsDir } : process.env;
+        child = spawn(cmd.command, cmd.args, { cwd: cmd.cwd, env, detached: true, stdio: ['ignore', log.fd, log.fd] });
         // Listeners before any await: 'spawn', 'error' and even 'exit' may come right away.
         spawned = new Promise<number>((resolve, reject) => {
           child.once('spawn', () => resolve(child.pid!));
