@@ -12,6 +12,7 @@ import { initBackend } from '../src/engine/backend.js';
 import { FaceNet } from '../src/model/facenet.js';
 import { evaluate, writeEvaluation, type Evaluation } from '../src/eval/evaluate.js';
 import { mirrorImage } from '../src/eval/embed-images.js';
+import { recordEvaluation } from '../src/eval/record.js';
 import { accuracyAt, auc } from '../src/eval/metrics.js';
 
 const DATA = new URL('../../shared/data/', import.meta.url);
@@ -111,6 +112,19 @@ test('the JSON reports have exactly the documented keys, and a ROC plot is writt
   const svg = await readFile(written.svg!, 'utf8');
   assert.match(svg, /face-api/);
   assert.ok((await stat(written.png!)).size > 1000);
+});
+
+test('--record stores both sides\' figures in the model\'s meta.json and refuses a key that could be anything', async () => {
+  const modelDir = path.join(dir, 'recorded-model');
+  await mkdir(modelDir, { recursive: true });
+  await writeFile(path.join(modelDir, 'meta.json'), JSON.stringify({ name: 'm', version: '1', metrics: { verifAcc: 0.9 } }));
+  await recordEvaluation(modelDir, 'dev', ev, path.join(dir, 'pairs.tsv'));
+  const meta = JSON.parse(await readFile(path.join(modelDir, 'meta.json'), 'utf8'));
+  assert.equal(meta.metrics.verifAcc, 0.9, 'other metrics kept');
+  assert.equal(meta.metrics.dev.count, ev.pairs.length);
+  assert.equal(meta.metrics.dev.ours.accuracy, ev.ours.summary.accuracy);
+  assert.equal(meta.metrics.dev.peer.auc, ev.peer!.summary.auc);
+  await assert.rejects(recordEvaluation(modelDir, '../x', ev, 'p.tsv'));
 });
 
 test('aligned crops and flip TTA: no detection, no tensor growth', async () => {

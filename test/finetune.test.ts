@@ -147,6 +147,34 @@ test('a harmful run (shuffled labels) is refused and the active model stays', { 
   assert.equal((await readFinetuneStatus(config.galleryDir))?.state, 'refused');
 });
 
+test('someone deleted while a run trains makes it fail: nothing trained on them is promoted', { skip }, async () => {
+  const registry = new ModelRegistry(modelsDir);
+  const active = registry.activeSync().active;
+  const before = (await readdir(modelsDir)).sort();
+  const victim = ids.get('sheldon')!;
+  let deleted = false;
+  const run = runFinetune(config, {
+    ...QUICK,
+    epochs: 2,
+    baseRun,
+    log: (line) => {
+      // Training yields between steps, so the server's erasure lands mid-run.
+      if (!deleted && line.includes('epoch 1/')) {
+        deleted = true;
+        void service.deleteIdentity(victim);
+      }
+    },
+  });
+  await assert.rejects(run, /deleted during the run/);
+  assert.ok(deleted);
+  assert.equal(registry.activeSync().active, active);
+  assert.deepEqual((await readdir(modelsDir)).sort(), before);
+  const status = await readFinetuneStatus(config.galleryDir);
+  assert.equal(status?.state, 'failed');
+  assert.ok(!JSON.stringify(status).includes(victim), 'the status names no one');
+  PEOPLE.splice(PEOPLE.indexOf('sheldon'), 1);
+});
+
 test('rollback returns the app to the parent model and its templates', { skip }, async () => {
   const registry = new ModelRegistry(modelsDir);
   const back = await registry.rollback();

@@ -208,6 +208,7 @@ async function finetune(
     });
     bar?.stop();
     if (o.signal?.aborted) throw new FinetuneError('interrupted; the active model is unchanged');
+    await assertNoneErased(config.galleryDir, site.identities);
     log(`[finetune] trained ${history.losses.length} epochs over ${samples.length} samples in ${((performance.now() - tTrain) / 1000).toFixed(1)} s`);
 
     // 5. after, and the decision: measured on the weights exactly as they will be saved.
@@ -305,6 +306,21 @@ function shuffledLabels(labels: number[], seed: number): number[] {
   return Rng.derive(seed, 'shuffle-labels').shuffle([...labels]);
 }
 
+/** Someone erased while this run trained: their crops are in the weights, so the result must not ship. */
+function assertPresent(gallery: Gallery, trainedOn: readonly string[]): void {
+  const gone = trainedOn.filter((id) => !gallery.getIdentity(id));
+  if (gone.length > 0) throw new FinetuneError(`${gone.length} enrolled person(s) were deleted during the run; nothing promoted, run it again`);
+}
+
+async function assertNoneErased(galleryDir: string, trainedOn: readonly string[]): Promise<void> {
+  const gallery = await Gallery.open(galleryDir, { sweepOnOpen: false });
+  try {
+    assertPresent(gallery, trainedOn);
+  } finally {
+    await gallery.close();
+  }
+}
+
 function withoutEmbeddings(m: FinetuneMetrics & { pairEmb?: unknown }): FinetuneMetrics {
   const { pairEmb: _, ...rest } = m;
   return rest;
@@ -331,9 +347,7 @@ function roundTripWeights(net: FaceNet, mode: WeightQuantization): void {
 async function addGalleryTemplates(galleryDir: string, net: FaceNet, modelId: string, trainedOn: readonly string[], log: (l: string) => void): Promise<void> {
   const gallery = await Gallery.open(galleryDir, { sweepOnOpen: false });
   try {
-    // Erased while this run trained: their crops are in the weights, so this result must not ship.
-    const gone = trainedOn.filter((id) => !gallery.getIdentity(id));
-    if (gone.length > 0) throw new FinetuneError(`${gone.length} enrolled person(s) were deleted during the run; nothing promoted, run it again`);
+    assertPresent(gallery, trainedOn);
     const items = gallery.templatesNeedingReembed(modelId);
     const crops: RgbImage[] = [];
     const ready: typeof items = [];

@@ -15,6 +15,7 @@ interface EvalCliOptions {
   roc?: string;
   workers?: number;
   peerMinConfidence?: number;
+  record?: string;
 }
 
 /** One bar per side on a TTY; otherwise a plain line every ~10%. */
@@ -63,6 +64,7 @@ export function register(program: Command): void {
     .option('--roc <base>', 'ROC plot path without extension (.svg and .png)')
     .option('--peer-min-confidence <score>', "face-api's SSD detection threshold (default 0.1, as its Node demos; the library's own default is 0.5)", Number.parseFloat)
     .option('--workers <n>', 'threads for the peer (default one per core)', (v) => Number.parseInt(v, 10))
+    .option('--record <key>', "store our summary (and the peer's) in the model's meta.json under metrics.<key>, e.g. dev")
     .action(async (o: EvalCliOptions) => {
       if (o.detector !== 'fast' && o.detector !== 'accurate') throw new Error(`--detector must be fast or accurate, got ${o.detector}`);
       if (o.peer !== undefined && o.peer !== 'face-api') throw new Error(`--peer must be face-api, got ${o.peer}`);
@@ -91,5 +93,9 @@ export function register(program: Command): void {
       }
       const written = await writeEvaluation(ev, { json: o.json, roc: o.roc });
       for (const f of Object.values(written)) console.log(`wrote ${f}`);
+      if (o.record) {
+        const { recordEvaluation } = await import('../../eval/record.js');
+        console.log(`recorded in ${await recordEvaluation(o.model ?? "models/facegate-default", o.record, ev, o.pairs)}`);
+      }
     });
 }
