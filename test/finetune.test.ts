@@ -28,8 +28,12 @@ import { BBT, DATA, LOCAL, PASSWORD, SHIPPED_MODEL, shippedModelExists } from '.
 const skip = shippedModelExists() ? false : 'no shipped model yet (issue 8)';
 const GLINT = path.join(DATA, 'train/glint');
 const PEOPLE = ['amy', 'howard', 'penny', 'raj', 'sheldon'];
+/** A photo of each that passes the kiosk's quality gate (howard5, for one, is turned away). */
+const PROBE: Record<string, number> = { amy: 5, howard: 4, penny: 2, raj: 5, sheldon: 2 };
 /** Short but real: a few epochs over a small replay sample and a few hundred base pairs. */
 const QUICK = { epochs: 6, replaySize: 400, maxBasePairs: 800 };
+/** For runs whose outcome does not hinge on base accuracy (refused on the site check, or erased mid-run). */
+const SMALL = { epochs: 2, replaySize: 100, maxBasePairs: 200 };
 
 let tmp: string;
 let modelsDir: string;
@@ -128,7 +132,7 @@ test('a deleted person is kept out; the run promotes a better version, the galle
   for (const who of PEOPLE) assert.ok(covered.has(ids.get(who)!), `${who} re-embedded`);
   assert.ok(service.gallery.templates(parentId).length > 0, 'old templates kept for rollback');
   for (const who of PEOPLE) {
-    const v = await service.verify(await photo(who, 5), { claim: ids.get(who)! });
+    const v = await service.verify(await photo(who, PROBE[who]!), { claim: ids.get(who)! });
     assert.equal(v.decision, 'granted', `${who}: ${JSON.stringify({ score: v.score, threshold: v.threshold })}`);
   }
   assert.equal(tf.memory().numTensors, tensorsAtStart, 'the old model was disposed and nothing leaked');
@@ -138,7 +142,7 @@ test('a harmful run (shuffled labels) is refused and the active model stays', { 
   const registry = new ModelRegistry(modelsDir);
   const active = registry.activeSync().active;
   const before = (await readdir(modelsDir)).sort();
-  const report = await runFinetune(config, { ...QUICK, baseRun, shuffleLabels: true, log: () => {} });
+  const report = await runFinetune(config, { ...SMALL, epochs: 4, baseRun, shuffleLabels: true, log: () => {} });
   assert.equal(report.promoted, false, report.table);
   assert.equal(report.candidate, null);
   assert.ok(report.reasons.some((r) => /did not improve|fell/.test(r)), report.reasons.join('; '));
@@ -154,8 +158,7 @@ test('someone deleted while a run trains makes it fail: nothing trained on them 
   const victim = ids.get('sheldon')!;
   let deleted = false;
   const run = runFinetune(config, {
-    ...QUICK,
-    epochs: 2,
+    ...SMALL,
     baseRun,
     log: (line) => {
       // Training yields between steps, so the server's erasure lands mid-run.
@@ -184,7 +187,7 @@ test('rollback returns the app to the parent model and its templates', { skip },
     return m && m.startsWith('facegate-default@') && !m.includes('-ft-') && !m.includes('@ft-') ? m : undefined;
   });
   for (const who of PEOPLE) {
-    const v = await service.verify(await photo(who, 5), { claim: ids.get(who)! });
+    const v = await service.verify(await photo(who, PROBE[who]!), { claim: ids.get(who)! });
     assert.equal(v.modelId, id);
     assert.equal(v.decision, 'granted', who);
   }

@@ -57,6 +57,7 @@ export function register(program: Command): void {
           baseRawRoot: o.baseRawRoot,
           dryRun: !!o.dryRun,
           shuffleLabels: !!o.shuffleLabels,
+          progress: process.stderr.isTTY && !o.json,
           signal: ac.signal,
         });
         if (o.json) console.log(JSON.stringify(report, null, 2));
