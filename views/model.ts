@@ -17,6 +17,25 @@ export interface ModelPage {
   message?: Html;
 }
 
+/** A nested metric in words (wraps on narrow screens, unlike JSON). An eval record reads as "ours ... · peer ...". */
+function describeMetric(v: Record<string, unknown>): string {
+  const side = (x: unknown): string | null => {
+    const o = x as { name?: string; accuracy?: number; accuracy_std?: number; auc?: number; tar_at_far?: Record<string, number> } | undefined;
+    if (!o || typeof o.accuracy !== 'number') return null;
+    const tar = o.tar_at_far?.['1e-3'];
+    return `${o.name ?? ''}: ${pct(o.accuracy)} ± ${pct(o.accuracy_std ?? 0)}${typeof o.auc === 'number' ? `, AUC ${o.auc.toFixed(3)}` : ''}${typeof tar === 'number' ? `, TAR@FAR 1e-3 ${pct(tar)}` : ''}`;
+  };
+  const ours = side(v.ours);
+  if (ours) {
+    const peer = side(v.peer);
+    return `${ours}${peer ? ` · ${peer}` : ''}${typeof v.count === 'number' ? ` (${v.count} pairs${typeof v.measured === 'string' ? `, ${v.measured}` : ''})` : ''}`;
+  }
+  return Object.entries(v)
+    .filter(([, x]) => typeof x === 'number' || typeof x === 'string')
+    .map(([a, x]) => `${a} ${typeof x === 'number' && !Number.isInteger(x) ? x.toFixed(4) : x}`)
+    .join(', ');
+}
+
 function metricRows(meta: ModelMeta | null): Html {
   if (!meta) return notice('info', 'No meta.json for the active model.');
   const rows: [string, string][] = [];
@@ -25,7 +44,7 @@ function metricRows(meta: ModelMeta | null): Html {
     if (k === 'roc') continue;
     if (typeof v === 'number') rows.push([k, Number.isInteger(v) ? String(v) : v.toFixed(4)]);
     else if (typeof v === 'string') rows.push([k, v]);
-    else if (v && typeof v === 'object' && !Array.isArray(v)) rows.push([k, JSON.stringify(v)]);
+    else if (v && typeof v === 'object' && !Array.isArray(v)) rows.push([k, describeMetric(v as Record<string, unknown>)]);
   }
   const t = meta.thresholds;
   if (t?.cosine?.far1e3 !== undefined) rows.push(['threshold cosine @ FAR 1e-3', t.cosine.far1e3.toFixed(4)]);

@@ -36,7 +36,7 @@ ${rec}
 
 /** The threshold field; `oob` replaces it out of band when the metric changes (each metric has its own threshold). */
 export function thresholdInput(value: number, oob: boolean): Html {
-  return html`<input id="threshold" name="threshold" type="number" step="0.005" min="-1" max="2" value="${String(value)}" required${oob ? html` hx-swap-oob="true"` : ''}
+  return html`<input id="threshold" name="threshold" type="number" step="any" min="-1" max="2" value="${String(value)}" required${oob ? html` hx-swap-oob="true"` : ''}
       hx-get="/admin/settings/preview" hx-trigger="input changed delay:200ms" hx-include="#settings-form [name=metric], #threshold" hx-target="#threshold-preview" hx-swap="outerHTML">`;
 }
 
