@@ -21,16 +21,16 @@ function arg(args: string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-/** Ten people: the eight TV characters (not in any training set) and two people from train/google. */
-async function people(): Promise<{ name: string; files: string[] }[]> {
+/** The eight TV characters (in no training set), then people from train/google until there are ten. */
+async function candidates(): Promise<{ name: string; files: string[] }[]> {
   const bbt = path.join(DATA, 'small/bbt');
   const out: { name: string; files: string[] }[] = [];
   for (const who of ['amy', 'bernadette', 'howard', 'leonard', 'penny', 'raj', 'sheldon', 'stuart']) {
     out.push({ name: who, files: (await readdir(path.join(bbt, who))).sort().slice(0, 5).map((f) => path.join(bbt, who, f)) });
   }
-  for (const who of ['Lucy-Liu', 'Morgan-Freeman']) {
-    const dir = path.join(DATA, 'train/google', who);
-    out.push({ name: who, files: (await readdir(dir)).sort().slice(0, 5).map((f) => path.join(dir, f)) });
+  const google = path.join(DATA, 'train/google');
+  for (const who of (await readdir(google)).sort()) {
+    out.push({ name: who, files: (await readdir(path.join(google, who))).sort().slice(0, 5).map((f) => path.join(google, who, f)) });
   }
   return out;
 }
@@ -48,9 +48,10 @@ export async function run(args: string[]): Promise<void> {
     const service = await FaceService.open(config, { quiet: true });
     let enrolled = 0;
     try {
-      for (const p of await people()) {
+      for (const p of await candidates()) {
+        if (enrolled === 10) break;
         const images = await Promise.all(p.files.map(async (f) => ({ bytes: await readFile(f), file: f })));
-        await service.enroll({ name: p.name, images, confirmDuplicate: true }).then(() => enrolled++, (err: Error) => console.log(`  ${p.name}: not enrolled (${err.message})`));
+        await service.enroll({ name: p.name, images, confirmDuplicate: true }).then(() => enrolled++, () => {}); // photos that fail the quality gate: next person
       }
     } finally {
       await service.close();

@@ -58,7 +58,7 @@ export interface FinetuneOptions {
 }
 
 export const FINETUNE_DEFAULTS: FinetuneOptions = {
-  epochs: 12,
+  epochs: 6,
   batchSize: 32,
   lr: 1e-4,
   replaySize: 600,

@@ -22,7 +22,7 @@ export function register(program: Command): void {
     program
       .command('finetune')
       .description('adapt the active model to the enrolled people; promoted only if it is better on held-out data')
-      .option('--epochs <n>', 'training epochs over cached features', '12')
+      .option('--epochs <n>', 'training epochs over cached features', '6')
       .option('--lr <x>', 'Adam learning rate of the tail and head', '1e-4')
       .option('--replay <n>', 'base training images replayed against forgetting', '600')
       .option('--base-pairs <n>', 'base validation pairs for the no-worse check', '1000')
