@@ -23,6 +23,7 @@ import { runFinetune } from '../src/finetune/finetune.js';
 import { readFinetuneStatus } from '../src/finetune/status.js';
 import { FaceService } from '../src/service/index.js';
 import { createApp, type CreatedApp } from '../src/server/index.js';
+import { until } from './fixtures/expect.js';
 import { BBT, DATA, LOCAL, PASSWORD, SHIPPED_MODEL, shippedModelExists } from './fixtures/web/harness.js';
 
 const skip = shippedModelExists() ? false : 'no shipped model yet (issue 8)';
@@ -45,16 +46,6 @@ let tensorsAtStart: number;
 const ids = new Map<string, string>();
 
 const photo = (who: string, n: number) => readFile(path.join(BBT, who, `${who}${n}.png`));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const healthModel = async () => {
   const res = await created.app.request('/api/health', {}, LOCAL);
@@ -125,7 +116,7 @@ test('a deleted person is kept out; the run promotes a better version, the galle
   const newId = await until('the app to switch', async () => {
     const id = await healthModel();
     return id !== parentId ? id : undefined;
-  });
+  }, 30_000);
   assert.equal(newId, service.modelId);
   assert.equal(service.getSettings().activeModelId, newId);
   const covered = new Set(service.gallery.templates(newId!).map((t) => t.identityId));
@@ -185,7 +176,7 @@ test('rollback returns the app to the parent model and its templates', { skip },
   const id = await until('the app to roll back', async () => {
     const m = await healthModel();
     return m && m.startsWith('facegate-default@') && !m.includes('-ft-') && !m.includes('@ft-') ? m : undefined;
-  });
+  }, 30_000);
   for (const who of PEOPLE) {
     const v = await service.verify(await photo(who, PROBE[who]!), { claim: ids.get(who)! });
     assert.equal(v.modelId, id);

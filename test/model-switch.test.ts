@@ -18,31 +18,11 @@ import type { AppConfig } from '../src/config/schema.js';
 import { writeFinetuneStatus, type FinetuneReport } from '../src/finetune/status.js';
 import { FaceService, ServiceError, type EnrollImage } from '../src/service/index.js';
 import { createApp, finetuneCommand, type CreatedApp } from '../src/server/index.js';
+import { refused, until } from './fixtures/expect.js';
 import { BBT, LOCAL, PASSWORD, PageClient, randomModel } from './fixtures/web/harness.js';
 
 const photo = (who: string, n: number) => readFile(path.join(BBT, who, `${who}${n}.png`));
 const images = (who: string, ns: number[]): Promise<EnrollImage[]> => Promise.all(ns.map(async (n) => ({ bytes: await photo(who, n), file: `${who}${n}.png` })));
-
-async function refused(fn: () => Promise<unknown>, code: string): Promise<ServiceError> {
-  try {
-    await fn();
-  } catch (err) {
-    assert.ok(err instanceof ServiceError, `expected a ServiceError, got ${err}`);
-    assert.equal(err.code, code, err.message);
-    return err;
-  }
-  assert.fail(`expected ${code}, but it succeeded`);
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const ALPHA = 'test-alpha@1';
 const BETA = 'test-beta@1';

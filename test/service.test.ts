@@ -16,6 +16,7 @@ import { FaceNet } from '../src/model/facenet.js';
 import { defaultMeta, saveModel } from '../src/model/io.js';
 import { loadConfig } from '../src/config/index.js';
 import { FaceService, InferenceQueue, ServiceError, selectDiverse, type EnrollImage } from '../src/service/index.js';
+import { refused } from './fixtures/expect.js';
 
 const DATA = fileURLToPath(new URL('../../shared/data/', import.meta.url));
 const BBT = path.join(DATA, 'small/bbt');
@@ -30,18 +31,6 @@ async function randomModel(dir: string, name: string, seed: number): Promise<str
   await saveModel(dir, net, defaultMeta(net, name, '1'));
   net.dispose();
   return dir;
-}
-
-/** Expects fn to reject with a ServiceError of this code; returns it. */
-async function refused(fn: () => Promise<unknown>, code: string): Promise<ServiceError> {
-  try {
-    await fn();
-  } catch (err) {
-    assert.ok(err instanceof ServiceError, `expected a ServiceError, got ${err}`);
-    assert.equal(err.code, code, err.message);
-    return err;
-  }
-  assert.fail(`expected ${code}, but it succeeded`);
 }
 
 let tmp: string;
