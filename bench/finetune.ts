@@ -66,6 +66,7 @@ export async function run(args: string[]): Promise<void> {
       'finetune total': { seconds: Number(report.seconds.toFixed(1)) },
       'enrollment (before, not counted)': { seconds: Number(enrollSeconds.toFixed(1)) },
     });
+    console.log(`tail training: ${report.trainSamplesPerSecond.toFixed(0)} samples/s on one thread (compare full-network training in \`npm run bench -- engine\`)`);
     console.log(report.table);
     for (const r of report.reasons) console.log(`- ${r}`);
     console.log(`target <= 600 s end to end: ${report.seconds <= 600 ? 'met' : 'NOT met'} (${report.seconds.toFixed(0)} s)`);

@@ -318,6 +318,7 @@ test('model page: Use and Roll back with CSRF, and the finetune panel polling wh
     after: { siteTop1: 0.95, siteGenuine: 0.72, siteImpostor: 0.3, siteSeparation: 3.05, baseVerif: 0.905, baseVerifStd: 0.02 },
     identities: { site: 4, skipped: [{ id: 'i_x', name: 'Zed <b>', crops: 1, reason: 'too few crops' }], base: 100 },
     images: { siteTrain: 12, siteHeldOut: 4, replay: 200, basePairs: 600 },
+    trainSamplesPerSecond: 200,
     phaseSeconds: { data: 20, features: 30, train: 60 },
     seconds: 321.4,
     table: '| metric | before | after |',

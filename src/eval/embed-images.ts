@@ -58,6 +58,15 @@ function reason(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 }
 
+/**
+ * One image as an aligned face crop: decoded as is when it already is one, else the most prominent
+ * face detected and aligned. Undefined when no face is found; throws when the file cannot be read.
+ */
+export async function faceCropOf(file: string, opts: { aligned?: boolean; detector?: DetectorKind } = {}): Promise<RgbImage | undefined> {
+  if (opts.aligned) return decodeImage(file);
+  return (await extractFaces(file, { kind: opts.detector ?? 'accurate', maxFaces: 1 })).faces[0]?.crop;
+}
+
 /** Our pipeline, in this thread: photo -> most prominent face -> aligned crop -> embedding. */
 export async function embedWithModel(files: string[], net: FaceNet, opts: ModelEmbedOptions = {}): Promise<ImageEmbeddings> {
   const t0 = performance.now();
@@ -76,9 +85,7 @@ export async function embedWithModel(files: string[], net: FaceNet, opts: ModelE
   };
   for (const file of files) {
     try {
-      let crop: RgbImage | undefined;
-      if (opts.aligned) crop = await decodeImage(file);
-      else crop = (await extractFaces(file, { kind: opts.detector ?? 'accurate', maxFaces: 1 })).faces[0]?.crop;
+      const crop = await faceCropOf(file, opts);
       if (crop) pending.push({ file, crop });
       else {
         byFile.set(file, null);

@@ -9,8 +9,7 @@ import type { ModelMeta } from '../model/io.js';
 import { readSplit } from '../data/split.js';
 import { readPairs, type Pair } from '../eval/pairs.js';
 import { Rng } from '../data/rng.js';
-import { decodeImage } from '../vision/decode.js';
-import { extractFaces } from '../vision/extract.js';
+import { faceCropOf } from '../eval/embed-images.js';
 import type { RgbImage } from '../vision/types.js';
 import { PROJECT_ROOT } from '../config/load.js';
 
@@ -71,14 +70,10 @@ export async function resolveBaseSources(meta: ModelMeta, opts: Pick<BaseDataOpt
   throw new BaseDataError(`the base model's images are not on this machine: neither the prepared crops (${preparedRoot}) nor the raw photos (${rawRoot}); pass --base-raw-root DIR`);
 }
 
+/** An aligned crop, or null (unreadable, no face): the pairs using it count as errors for both models. */
 async function loadImage(file: string, aligned: boolean): Promise<RgbImage | null> {
-  try {
-    if (aligned) return await decodeImage(await readFile(file));
-    const r = await extractFaces(await readFile(file), { maxFaces: 1 });
-    return r.faces[0]?.crop ?? null;
-  } catch {
-    return null;
-  }
+  // The kiosk's detector: finetune runs on the appliance, and 'fast' is what its faces went through.
+  return faceCropOf(file, { aligned, detector: 'fast' }).then((c) => c ?? null, () => null);
 }
 
 /** Alternate labels so a small replay sample still spans every base identity. */

@@ -158,13 +158,13 @@ async function finetune(
 
     // 3. before
     await setStatus({ phase: 'before' });
-    const measure = (): FinetuneMetrics & { pairEmb: Float32Array[] } => {
+    const measure = (): FinetuneMetrics & { pairEmb: Float32Array[]; trainEmb: Float32Array[] } => {
       const trainEmb = tailEmbeddings(net, siteTrainF);
       const templates: Labelled[] = site.train.map((c, i) => ({ identityId: c.identityId, emb: trainEmb[2 * i]! }));
       const probes: Labelled[] = tailEmbeddings(net, siteHeldF).map((emb, i) => ({ identityId: site.heldOut[i]!.identityId, emb }));
       const pairEmb = tailEmbeddings(net, pairF);
       const v = pairMetrics(base.pairs, new Map(pairFiles.map((f, i) => [f, pairEmb[i]!])));
-      return { ...siteMetrics(templates, probes), baseVerif: v.mean, baseVerifStd: v.std, pairEmb };
+      return { ...siteMetrics(templates, probes), baseVerif: v.mean, baseVerifStd: v.std, pairEmb, trainEmb };
     };
     const before = measure();
     log(`[finetune] before: site top-1 ${(100 * before.siteTop1).toFixed(1)}%, d' ${before.siteSeparation.toFixed(3)}, base verification ${(100 * before.baseVerif!).toFixed(1)}%`);
@@ -175,7 +175,7 @@ async function finetune(
     const classOf = new Map(baseLabels.map((l, i) => [l, i]));
     const siteLabel = new Map(site.identities.map((id, i) => [id, baseLabels.length + i]));
     const replayEmb = tailEmbeddings(net, replayF);
-    const siteEmb = tailEmbeddings(net, siteTrainF);
+    const siteEmb = before.trainEmb;
     let siteLabels = site.train.flatMap((c) => [siteLabel.get(c.identityId)!, siteLabel.get(c.identityId)!]);
     if (o.shuffleLabels) siteLabels = shuffledLabels(siteLabels, o.seed);
     const replayLabels = base.replay.flatMap((r) => [classOf.get(r.label)!, classOf.get(r.label)!]);
@@ -209,7 +209,8 @@ async function finetune(
     bar?.stop();
     if (o.signal?.aborted) throw new FinetuneError('interrupted; the active model is unchanged');
     await assertNoneErased(config.galleryDir, site.identities);
-    log(`[finetune] trained ${history.losses.length} epochs over ${samples.length} samples in ${((performance.now() - tTrain) / 1000).toFixed(1)} s`);
+    const trainSeconds = (performance.now() - tTrain) / 1000;
+    log(`[finetune] trained ${history.losses.length} epochs over ${samples.length} samples in ${trainSeconds.toFixed(1)} s`);
 
     // 5. after, and the decision: measured on the weights exactly as they will be saved.
     await setStatus({ phase: 'after' });
@@ -239,6 +240,7 @@ async function finetune(
       identities: { site: site.identities.length, skipped: site.skipped.map(({ id, crops, reason }) => ({ id, name: '', crops, reason })), base: baseLabels.length },
       images: { siteTrain: site.train.length, siteHeldOut: site.heldOut.length, replay: base.replay.length, basePairs: base.pairs.length },
       seconds: 0,
+      trainSamplesPerSecond: (samples.length * history.losses.length) / Math.max(1e-9, trainSeconds),
       phaseSeconds: {},
       table: metricsTable(before, after),
     };
@@ -321,8 +323,8 @@ async function assertNoneErased(galleryDir: string, trainedOn: readonly string[]
   }
 }
 
-function withoutEmbeddings(m: FinetuneMetrics & { pairEmb?: unknown }): FinetuneMetrics {
-  const { pairEmb: _, ...rest } = m;
+function withoutEmbeddings(m: FinetuneMetrics & { pairEmb?: unknown; trainEmb?: unknown }): FinetuneMetrics {
+  const { pairEmb: _p, trainEmb: _t, ...rest } = m;
   return rest;
 }
 

@@ -31,6 +31,8 @@ export interface FinetuneReport {
   identities: { site: number; skipped: { id: string; name: string; crops: number; reason: string }[]; base: number };
   images: { siteTrain: number; siteHeldOut: number; replay: number; basePairs: number };
   seconds: number;
+  /** Tail training throughput: samples (feature rows, mirrored views included) per second. */
+  trainSamplesPerSecond: number;
   /** Wall time per phase (data, features, before, train, after, promote). */
   phaseSeconds: Record<string, number>;
   /** The before/after table as printed (Markdown). */

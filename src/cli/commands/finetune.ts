@@ -10,6 +10,7 @@ interface Flags extends ConfigFlags {
   basePairs: string;
   minCrops: string;
   tolerance: string;
+  anchorWeight: string;
   baseRun?: string;
   baseRawRoot?: string;
   dryRun?: boolean;
@@ -27,6 +28,7 @@ export function register(program: Command): void {
       .option('--replay <n>', 'base training images replayed against forgetting', '600')
       .option('--base-pairs <n>', 'base validation pairs for the no-worse check', '1000')
       .option('--min-crops <n>', 'people with fewer stored crops are skipped', '3')
+      .option('--anchor-weight <w>', 'weight of the pull toward the old embeddings on replay images', '16')
       .option('--tolerance <x>', 'largest drop in base verification accuracy still promoted (0.01 = 1 point)', '0.01')
       .option('--base-run <dir>', "the base model's training run (default: from its meta.json)")
       .option('--base-raw-root <dir>', 'raw photos of the base training data, when its prepared crops are not on this machine (or FACEGATE_BASE_DATA)', process.env.FACEGATE_BASE_DATA || undefined)
@@ -53,6 +55,7 @@ export function register(program: Command): void {
           maxBasePairs: num('base-pairs', o.basePairs, 20, 1_000_000),
           minCrops: num('min-crops', o.minCrops, 2, 100),
           tolerance: num('tolerance', o.tolerance, 0, 1),
+          preserveWeight: num('anchor-weight', o.anchorWeight, 0, 1000),
           baseRun: o.baseRun,
           baseRawRoot: o.baseRawRoot,
           dryRun: !!o.dryRun,
