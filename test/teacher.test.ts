@@ -92,6 +92,23 @@ test('resume adds only new images, keeps the old rows, and matches an in-thread 
   assert.equal(nSame, 3 * 3);
   assert.ok(same / nSame > diff / nDiff + 0.02, `same ${(same / nSame).toFixed(3)} vs different ${(diff / nDiff).toFixed(3)}`);
 
+  // Centred rows (what `distillCentre` trains on): unit length, mean removed, and the common
+  // component gone, so the same/different gap widens.
+  const centred = cache.centred(items.map((it) => it.path));
+  const mean = new Float32Array(128);
+  for (const it of items) centred.get(it.path)!.forEach((x, k) => (mean[k]! += x / items.length));
+  let cSame = 0, cDiff = 0;
+  for (let i = 0; i < items.length; i++) {
+    assert.ok(Math.abs(Math.hypot(...centred.get(items[i]!.path)!) - 1) < 1e-4);
+    for (let j = i + 1; j < items.length; j++) {
+      const c = dot(centred.get(items[i]!.path)!, centred.get(items[j]!.path)!);
+      if (items[i]!.label === items[j]!.label) cSame += c;
+      else cDiff += c;
+    }
+  }
+  assert.ok(Math.hypot(...mean) < 0.5, `centred mean ${Math.hypot(...mean).toFixed(3)}`);
+  assert.ok(cSame / nSame - cDiff / nDiff > same / nSame - diff / nDiff, `centred gap ${(cSame / nSame - cDiff / nDiff).toFixed(3)} vs raw ${(same / nSame - diff / nDiff).toFixed(3)}`);
+
   const again = await buildTeacherCache({ data: [data], out, aligned: true, workers: 0 });
   assert.equal(again.added, 0);
   assert.equal(again.resumed, 3 * PER);

@@ -9,6 +9,11 @@ import path from 'node:path';
 import { initBackend } from '../src/engine/backend.js';
 import { exportCheckpoint, train } from '../src/train/trainer.js';
 import { loadModel } from '../src/model/io.js';
+import { FaceNet, TrainableFaceNet } from '../src/model/facenet.js';
+import { modelConfig } from '../src/model/config.js';
+import { initFromCheckpoint } from '../src/train/init.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { readFlat } from '../src/train/flat.js';
 
 await initBackend({ quiet: true });
 const glint = new URL('../../shared/data/train/glint/', import.meta.url).pathname;
@@ -67,6 +72,18 @@ test('training runs, checkpoints, plots, exports, and resumes exactly', async ()
     assert.equal((exported.meta.training as { bestEpoch: number }).bestEpoch, 2);
     assert.equal((exported.meta.weights as { quantization: string }).quantization, 'uint8');
     exported.net.dispose();
+
+    // A warm start from that run's best checkpoint: the backbone is copied, a head over another
+    // class list starts fresh, and a run with `init` trains on from there.
+    const probe = new TrainableFaceNet(new FaceNet(modelConfig({ variant: 'mobilefacenet', width: 0.25, inputSize: 64, embeddingSize: 64 }), 99), 3);
+    const report = await initFromCheckpoint(probe, path.join(straight.runDir, 'checkpoints', 'best'), ['a', 'b', 'c']);
+    assert.deepEqual(report.fresh, ['arcface.weight']);
+    const bestCk = await loadCheckpoint(path.join(straight.runDir, 'checkpoints', 'best'));
+    const backbone = readFlat([...probe.net.params.trainable.entries()]);
+    assert.equal(maxAbsDiff(backbone, bestCk.params.subarray(0, backbone.length)), 0);
+    probe.dispose();
+    const warm = await train({ ...base(data, path.join(tmp, 'warm')), epochs: 1, init: path.join(straight.runDir, 'checkpoints', 'best') }, { log: quiet, progress: false });
+    assert.ok(warm.history[0]!.trainLoss < straight.history[0]!.trainLoss, `warm start ${warm.history[0]!.trainLoss.toFixed(3)} vs cold ${straight.history[0]!.trainLoss.toFixed(3)}`);
 
     // Two epochs, then a resume to four.
     const first = await train({ ...base(data, path.join(tmp, 'split-run')), epochs: 2 }, { log: quiet, progress: false });

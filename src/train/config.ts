@@ -44,6 +44,14 @@ export const TrainConfigSchema = z.object({
   teacher: z.string().optional(),
   distillMode: z.enum(['projection', 'similarity']).default('projection'),
   distillWeight: z.number().min(0).default(5),
+  /** Subtract the teacher rows' mean over the training images before matching (see TeacherCache.centred). */
+  distillCentre: z.boolean().default(false),
+  /**
+   * Start from another run's checkpoint folder (e.g. `models/training/x/checkpoints/best`) instead
+   * of random weights: every tensor of the same name and shape is copied (the ArcFace head only
+   * when the class list is the same); Adam and the schedule start fresh.
+   */
+  init: z.string().optional(),
   /** Stop after this many batches per epoch (quick experiments and tests). */
   maxBatchesPerEpoch: z.number().int().min(1).optional(),
 });

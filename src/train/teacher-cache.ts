@@ -37,6 +37,32 @@ export class TeacherCache {
     return { rows, missing };
   }
 
+  /**
+   * The same rows with the mean over `paths` subtracted and renormalised. face-api's descriptors
+   * share a large common component (different people score cos ~0.6-0.9), so matching raw rows
+   * spends the loss on that component; centred rows put it on what tells people apart.
+   */
+  centred(paths: readonly string[]): TeacherCache {
+    const dim = this.dim;
+    const mean = new Float64Array(dim);
+    let n = 0;
+    for (const p of paths) {
+      const r = this.get(p);
+      if (!r) continue;
+      for (let k = 0; k < dim; k++) mean[k]! += r[k]!;
+      n++;
+    }
+    if (!n) throw new Error('no teacher embedding for any of the given paths');
+    const data = new Float32Array(this.data.length);
+    for (let i = 0; i < this.index.paths.length; i++) {
+      let norm = 0;
+      for (let k = 0; k < dim; k++) norm += (this.data[i * dim + k]! - mean[k]! / n) ** 2;
+      norm = Math.sqrt(norm) || 1;
+      for (let k = 0; k < dim; k++) data[i * dim + k] = (this.data[i * dim + k]! - mean[k]! / n) / norm;
+    }
+    return new TeacherCache(this.index, data);
+  }
+
   static async read(file: string): Promise<TeacherCache> {
     const index = JSON.parse(await readFile(file, 'utf8')) as TeacherCacheIndex;
     const bin = await readFile(`${file}.bin`);

@@ -26,6 +26,7 @@ import { loadCheckpoint, markLatest, prunePeriodic, resolveCheckpoint, saveCheck
 import { writeHistory, type EpochRecord } from './history.js';
 import { PairValidator, closedSetBatch } from './validate.js';
 import { TeacherCache } from './teacher-cache.js';
+import { initFromCheckpoint } from './init.js';
 
 export interface TrainOptions {
   /** Run folder or checkpoint folder to continue from. */
@@ -72,14 +73,19 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
   await writeFileAtomic(path.join(runDir, 'classes.json'), JSON.stringify(classes) + '\n');
   log(`[train] ${classes.length} identities; ${split.train.length} train / ${split.val.length} val / ${split.test.length} test images` + (split.trainOnly.length ? `; ${split.trainOnly.length} identities too small to split (train only)` : ''));
 
-  const teacher = cfg.teacher ? await TeacherCache.read(cfg.teacher) : undefined;
+  const rawTeacher = cfg.teacher ? await TeacherCache.read(cfg.teacher) : undefined;
+  const teacher = rawTeacher && cfg.distillCentre ? rawTeacher.centred(split.train.map((it) => it.path)) : rawTeacher;
   if (teacher) {
     const covered = split.train.filter((it) => teacher.get(it.path)).length;
-    log(`[train] distilling from ${teacher.index.teacher} (${teacher.dim}-d, ${cfg.distillMode}, weight ${cfg.distillWeight}); ${covered}/${split.train.length} training images have a teacher embedding`);
+    log(`[train] distilling from ${teacher.index.teacher} (${teacher.dim}-d${cfg.distillCentre ? ', centred' : ''}, ${cfg.distillMode}, weight ${cfg.distillWeight}); ${covered}/${split.train.length} training images have a teacher embedding`);
   }
   const distill = teacher ? { mode: cfg.distillMode, teacherDim: teacher.dim, weight: cfg.distillWeight } : undefined;
   const net = new FaceNet(modelConfig({ variant: cfg.variant, inputSize: cfg.inputSize, embeddingSize: cfg.embeddingSize, width: cfg.width }), cfg.seed);
   const tm = new TrainableFaceNet(net, classes.length, { s: cfg.s, m: cfg.m }, cfg.seed + 1000, distill);
+  if (cfg.init && !resumeFrom) {
+    const r = await initFromCheckpoint(tm, cfg.init, classes);
+    log(`[train] initialised ${r.copied} of ${r.total} tensors from ${cfg.init}` + (r.fresh.length ? `; fresh: ${r.fresh.join(', ')}` : ''));
+  }
   const trainVars = tm.trainableVariables();
   const bufVars = tm.bufferVariables();
   const params = resumeFrom ? resumeFrom.params : readFlat(trainVars);
