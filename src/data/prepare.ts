@@ -6,11 +6,11 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../util/worker.js';
+import { WorkerPool } from '../util/worker-pool.js';
 import type { DetectorKind, QualityConfig } from '../vision/index.js';
 import { ImagePreparer, type PrepareConfig, type PrepareRecord, type PrepareTask } from './prepare-image.js';
-import { PREPARE_WORKER_ROLE, type PrepareReply, type PrepareRequest } from './prepare-worker.js';
+import { PREPARE_WORKER_ROLE } from './prepare-worker.js';
 
 export type { PrepareRecord } from './prepare-image.js';
 
@@ -141,75 +141,6 @@ function count(groups: Record<string, GroupCounts>, rel: string, rec: PrepareRec
   }
 }
 
-/** A pool of prepare workers fed one task at a time each. */
-class WorkerPool {
-  private readonly idle: Worker[] = [];
-  private readonly waiting: ((w: Worker) => void)[] = [];
-  private readonly pending = new Map<number, { resolve: (r: PrepareRecord) => void; reject: (e: Error) => void; worker: Worker }>();
-  private nextId = 0;
-  private readonly workers: Worker[] = [];
-
-  constructor(n: number, config: PrepareConfig) {
-    for (let i = 0; i < n; i++) {
-      const w = startWorker(new URL(`./prepare-worker${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url), {
-        workerData: { role: PREPARE_WORKER_ROLE, config },
-      });
-      w.on('message', (msg: PrepareReply) => {
-        if (msg.type === 'ready') return this.release(w);
-        const p = this.pending.get(msg.id);
-        if (!p) return;
-        this.pending.delete(msg.id);
-        this.release(w);
-        if (msg.type === 'done') p.resolve(msg.record);
-        else p.reject(new Error(msg.message));
-      });
-      w.on('error', (err) => {
-        for (const [id, p] of this.pending) {
-          if (p.worker === w) {
-            this.pending.delete(id);
-            p.reject(err);
-          }
-        }
-      });
-      this.workers.push(w);
-    }
-  }
-
-  private release(w: Worker): void {
-    const next = this.waiting.shift();
-    if (next) next(w);
-    else this.idle.push(w);
-  }
-
-  private acquire(): Promise<Worker> {
-    const w = this.idle.shift();
-    return w ? Promise.resolve(w) : new Promise((resolve) => this.waiting.push(resolve));
-  }
-
-  async run(task: PrepareTask): Promise<PrepareRecord> {
-    const worker = await this.acquire();
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, worker });
-      worker.postMessage({ type: 'task', id, task } satisfies PrepareRequest);
-    });
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(
-      this.workers.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            w.once('exit', () => resolve());
-            w.postMessage({ type: 'stop' } satisfies PrepareRequest);
-            // A worker stuck in a task must not hold the process open.
-            setTimeout(() => void w.terminate(), 10_000).unref();
-          }),
-      ),
-    );
-  }
-}
-
 /**
  * Prepares a whole dataset. Returns counts over everything in the manifest (this run and earlier
  * ones), per top-level folder.
@@ -251,7 +182,17 @@ export async function prepareDataset(opts: PrepareOptions): Promise<PrepareSumma
   report();
 
   const inline = nWorkers === 0 ? new ImagePreparer(config) : undefined;
-  const pool = nWorkers > 0 ? new WorkerPool(nWorkers, config) : undefined;
+  const pool =
+    nWorkers > 0
+      ? new WorkerPool<PrepareTask, PrepareRecord>({
+          name: 'prepare',
+          size: nWorkers,
+          spawn: () =>
+            startWorker(new URL(`./prepare-worker${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url), {
+              workerData: { role: PREPARE_WORKER_ROLE, config },
+            }),
+        })
+      : undefined;
   const runOne = async (rel: string): Promise<void> => {
     const task: PrepareTask = { src: path.join(data, rel), out: path.join(out, outputRelPath(rel)) };
     try {
