@@ -148,6 +148,38 @@ async function call(url: string, init: RequestInit & { auth?: boolean; json?: un
 
 const healthModel = async () => (await call('/api/health')).body.model.id as string | null;
 
+test('a model switch embeds in short queue jobs: a door request made meanwhile is answered, by the old model, before the switch ends', async () => {
+  const service = await FaceService.open(loadConfig({ env: {}, overrides: { modelDir: dirA, galleryDir: path.join(tmp, 'g-short'), ...enrollOpts } }), { quiet: true });
+  try {
+    // Random weights: everyone looks alike, hence confirmDuplicate. 24 crops: three re-embedding batches.
+    for (const who of ['amy', 'bernadette', 'howard', 'leonard', 'penny', 'raj', 'sheldon', 'stuart']) await service.enroll({ name: who, images: await images(who, [1, 2, 3, 4, 5]), confirmDuplicate: true });
+    assert.equal(service.gallery.templates(ALPHA).length, 24);
+    const frame = await photo('amy', 5);
+    const order: string[] = [];
+    // The shipped model: embedding a batch takes long enough (~0.25 s) for the request to arrive mid-switch.
+    const shipped = path.join(PROJECT_ROOT, 'models', 'facegate-default');
+    // A frame arrives once the switch has embedded its first batch (two more to go).
+    let asked: Promise<Awaited<ReturnType<FaceService['identify']>>> | undefined;
+    const progress: number[] = [];
+    const switching = service.switchModel(shipped, {
+      onProgress: (n) => {
+        progress.push(n);
+        asked ??= service.identify(frame).then((r) => (order.push('identify'), r));
+      },
+    }).then((o) => (order.push('switch'), o));
+    const seen = await until('a frame during the switch', async () => asked, 15_000, 1).then((p) => p);
+    const out = await switching;
+    assert.deepEqual(order, ['identify', 'switch'], 'the request waited for the whole switch');
+    assert.equal(seen.modelId, ALPHA);
+    assert.equal(out.reembed?.reembedded, 24);
+    assert.deepEqual(progress, [8, 16, 24]);
+    assert.equal((await service.identify(frame)).modelId, out.modelId);
+    assert.notEqual(out.modelId, ALPHA);
+  } finally {
+    await service.close();
+  }
+});
+
 test('a running app follows models/active.json: another process switches it without a restart', async () => {
   registry = new ModelRegistry(modelsRoot);
   await registry.use('alpha');

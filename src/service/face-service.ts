@@ -83,6 +83,20 @@ interface Analysis {
 
 type Runner = <T>(job: () => Promise<T>) => Promise<T>;
 
+/** Crops embedded for re-embedding, in the order of `items`. */
+interface EmbeddedCrops {
+  items: ReturnType<Gallery['templatesNeedingReembed']>;
+  embeddings: Float32Array[];
+  failed: ReembedOutcome['failed'];
+}
+
+/**
+ * Crops per queue job when re-embedding: a door request waits behind at most one batch
+ * (8 x ~30 ms on the WASM backend), while batching still pays for itself.
+ */
+const REEMBED_BATCH = 8;
+const BACKGROUND_MAX_WAIT_MS = 2000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
@@ -105,6 +119,8 @@ export class FaceService {
   #model: ModelState;
   /** Model switches and re-embeddings, one at a time (a switch must not dispose a net a re-embed is using). */
   #modelOps: Promise<unknown> = Promise.resolve();
+  /** Requests decoding their image, not yet in the queue. */
+  #decoding = 0;
 
   private constructor(
     readonly config: AppConfig,
@@ -194,6 +210,17 @@ export class FaceService {
     return run;
   }
 
+  /**
+   * For a model switch's embedding batches: lets requests being decoded get into the queue first
+   * (door requests come before background work; waiting at most BACKGROUND_MAX_WAIT_MS so a busy
+   * camera cannot starve the switch), then waits for room like #runWhenRoom.
+   */
+  async #runBehindRequests<T>(job: () => Promise<T>): Promise<T> {
+    const deadline = performance.now() + BACKGROUND_MAX_WAIT_MS;
+    while (this.#decoding > 0 && performance.now() < deadline) await sleep(5);
+    return this.#runWhenRoom(job);
+  }
+
   /** Like queue.run, but waits for room instead of refusing as busy: a model switch must not be dropped. */
   async #runWhenRoom<T>(job: () => Promise<T>): Promise<T> {
     while (this.queue.depth >= this.queue.maxPending) await sleep(25);
@@ -237,7 +264,14 @@ export class FaceService {
   async #analyze(bytes: Uint8Array, wantEmbedding: (subject: ExtractedFace) => boolean): Promise<Analysis> {
     this.#requireModel();
     const t0 = performance.now();
-    const image = await this.#decode(bytes);
+    // Counted until its queue job is queued (same tick as the decrement): background work waits for it.
+    this.#decoding++;
+    let image: RgbImage;
+    try {
+      image = await this.#decode(bytes);
+    } finally {
+      this.#decoding--;
+    }
     const t1 = performance.now();
     let tq = 0;
     const result = await this.queue.run(async () => {
@@ -506,14 +540,16 @@ export class FaceService {
   }
 
   /**
-   * Loads the model in `dir` and makes it the one in use, without a restart: inside one queue job
-   * (no request runs half on the old and half on the new model) it re-reads the gallery (another
-   * process, e.g. the finetune, may have written templates), embeds the crops the new model has
-   * no templates for, activates it with its recommended thresholds, swaps model and matcher, and
-   * disposes the old net. If the model cannot be loaded or the gallery not written, the old model
-   * stays and the error is thrown. Switching to the folder already in use does nothing.
+   * Loads the model in `dir` and makes it the one in use, without a restart. First the crops the
+   * new model has no templates for are embedded in small queue jobs, so door requests keep being
+   * answered (by the old model) in between. Then, inside one short queue job (no request runs half
+   * on the old and half on the new model), it re-reads the gallery (another process, e.g. the
+   * finetune, may have written templates), embeds only crops added since, activates the model with
+   * its recommended thresholds, swaps model and matcher, and disposes the old net. If the model
+   * cannot be loaded or the gallery not written, the old model stays and the error is thrown.
+   * Switching to the folder already in use does nothing.
    */
-  switchModel(dir: string): Promise<ModelSwitchOutcome> {
+  switchModel(dir: string, opts: { onProgress?: (embedded: number, total: number) => void } = {}): Promise<ModelSwitchOutcome> {
     return this.#modelOp(async () => {
       const t0 = performance.now();
       const abs = path.resolve(dir);
@@ -525,10 +561,12 @@ export class FaceService {
       if (!next.loaded) throw new ServiceError(next.missing ? 'not_found' : 'invalid_input', next.reason);
       let swapped = false;
       try {
+        await translated(() => this.gallery.reload());
+        const early = await this.#embedMissing(next.embedder, (job) => this.#runBehindRequests(job), undefined, opts.onProgress);
         const reembed = await this.#runWhenRoom(async () => {
           await translated(() => this.gallery.reload());
           // Already inside the queue job: embed directly (queue.run here would wait for itself).
-          const r = await this.#reembedFor(next.embedder, (job) => job());
+          const r = await this.#reembedFor(next.embedder, (job) => job(), early);
           const old = this.#model.slot;
           this.#model = FaceService.#stateOf(this.gallery, next);
           swapped = true;
@@ -547,22 +585,8 @@ export class FaceService {
    * embeds the crops it lacks, activates it and adopts its recommended thresholds. `run` wraps
    * each embedding batch (the queue, or nothing when already inside a queue job).
    */
-  async #reembedFor(e: Embedder, run: Runner): Promise<ReembedOutcome> {
-    const items = this.gallery.templatesNeedingReembed(e.modelId);
-    const failed: ReembedOutcome['failed'] = [];
-    const ready: { item: (typeof items)[number]; crop: RgbImage }[] = [];
-    for (const item of items) {
-      try {
-        ready.push({ item, crop: await decodeImage(await readFile(item.cropPath), this.#decodeLimits) });
-      } catch (err) {
-        failed.push({ templateId: item.templateId, identityId: item.identityId, reason: `crop ${path.basename(item.cropPath)}: ${(err as Error).message}` });
-      }
-    }
-    const embeddings: Float32Array[] = [];
-    for (let i = 0; i < ready.length; i += 32) {
-      const batch = ready.slice(i, i + 32).map((r) => r.crop);
-      embeddings.push(...(await run(() => e.net.embedCrops(batch))));
-    }
+  async #reembedFor(e: Embedder, run: Runner, done?: EmbeddedCrops): Promise<ReembedOutcome> {
+    const { items, embeddings, failed } = await this.#embedMissing(e, run, done);
     // An identity erased while its crops were being embedded is left out (the write would refuse it).
     const alive = (t: { identityId: string }) => this.gallery.getIdentity(t.identityId) !== undefined;
     const existing = this.gallery.templates(e.modelId).filter(alive).map((t) => ({
@@ -572,13 +596,13 @@ export class FaceService {
       source: t.source,
       fromTemplateId: t.id,
     }));
-    const fresh = ready
-      .map((r, i) => ({
-        identityId: r.item.identityId,
+    const fresh = items
+      .map((item, i) => ({
+        identityId: item.identityId,
         embedding: embeddings[i]!,
-        quality: r.item.quality,
-        source: r.item.source,
-        fromTemplateId: r.item.templateId,
+        quality: item.quality,
+        source: item.source,
+        fromTemplateId: item.templateId,
       }))
       .filter(alive);
     // Thresholds follow the model (the old model's threshold means nothing for the new one's scores).
@@ -594,6 +618,44 @@ export class FaceService {
     const covered = new Set(this.gallery.templates(e.modelId).map((t) => t.identityId));
     const needEnrollment = this.gallery.listIdentities().filter((i) => !covered.has(i.id)).map(ref);
     return { modelId: e.modelId, reembedded: fresh.length, kept: existing.length, failed, needEnrollment };
+  }
+
+  /**
+   * Embeds, with `e`, the stored crops of templates `e` has none for, REEMBED_BATCH crops per
+   * `run` call; crops already in `done` (by template id) are not embedded again. `onProgress`
+   * hears after each batch.
+   */
+  async #embedMissing(e: Embedder, run: Runner, done?: EmbeddedCrops, onProgress?: (embedded: number, total: number) => void): Promise<EmbeddedCrops> {
+    const todo = this.gallery.templatesNeedingReembed(e.modelId);
+    const failed: ReembedOutcome['failed'] = [];
+    const items: typeof todo = [];
+    const embeddings: Float32Array[] = [];
+    const pending: { item: (typeof todo)[number]; crop: RgbImage }[] = [];
+    const already = new Map(done?.items.map((d, k) => [d.templateId, done.embeddings[k]!]));
+    for (const item of todo) {
+      const embedding = already.get(item.templateId);
+      if (embedding) {
+        items.push(item);
+        embeddings.push(embedding);
+        continue;
+      }
+      try {
+        pending.push({ item, crop: await decodeImage(await readFile(item.cropPath), this.#decodeLimits) });
+      } catch (err) {
+        failed.push({ templateId: item.templateId, identityId: item.identityId, reason: `crop ${path.basename(item.cropPath)}: ${(err as Error).message}` });
+      }
+    }
+    for (let i = 0; i < pending.length; i += REEMBED_BATCH) {
+      // A batch blocks the event loop while WASM computes; between batches let pending I/O (an HTTP
+      // request, a finished decode) run, so its queue job gets in before the next batch.
+      await new Promise((r) => setImmediate(r));
+      const batch = pending.slice(i, i + REEMBED_BATCH);
+      const out = await run(() => e.net.embedCrops(batch.map((p) => p.crop)));
+      items.push(...batch.map((p) => p.item));
+      embeddings.push(...out);
+      onProgress?.(i + batch.length, pending.length);
+    }
+    return { items, embeddings, failed };
   }
 
   // ---- gallery admin --------------------------------------------------------------------------
