@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { Gallery } from '../gallery/gallery.js';
 import { decodeImage } from '../vision/decode.js';
 import type { RgbImage } from '../vision/types.js';
-import { Rng } from '../data/rng.js';
+import { createHash } from 'node:crypto';
 
 export interface SiteCrop {
   identityId: string;
@@ -46,10 +46,15 @@ export async function loadSiteData(gallery: Gallery, opts: SiteDataOptions): Pro
       out.skipped.push({ id: person.id, name: person.name, crops: crops.length, reason });
       continue;
     }
-    const loaded: SiteCrop[] = [];
+    const loaded: (SiteCrop & { rank: string })[] = [];
     for (const [key, file] of crops) {
       try {
-        loaded.push({ identityId: person.id, key, image: await decodeImage(await readFile(file)) });
+        const bytes = await readFile(file);
+        // Ranked by a seeded hash of the crop's bytes: the same photos give the same held-out crops
+        // whatever ids the gallery gave them (repeatable benchmarks), and adding someone changes
+        // no one else's.
+        const rank = createHash('sha256').update(String(opts.seed)).update(bytes).digest('hex');
+        loaded.push({ identityId: person.id, key, image: await decodeImage(bytes), rank });
       } catch {
         /* an unreadable crop is skipped; the count check below decides */
       }
@@ -58,11 +63,10 @@ export async function loadSiteData(gallery: Gallery, opts: SiteDataOptions): Pro
       out.skipped.push({ id: person.id, name: person.name, crops: loaded.length, reason: `only ${loaded.length} readable crop(s)` });
       continue;
     }
-    // Seeded per person, so adding someone does not change anyone else's held-out crops.
-    Rng.derive(opts.seed, 'site', person.id).shuffle(loaded);
+    const ranked = loaded.sort((a, b) => a.rank.localeCompare(b.rank)).map(({ rank: _, ...c }) => c);
     out.identities.push(person.id);
-    out.heldOut.push(...loaded.slice(0, opts.heldOutPerIdentity));
-    out.train.push(...loaded.slice(opts.heldOutPerIdentity));
+    out.heldOut.push(...ranked.slice(0, opts.heldOutPerIdentity));
+    out.train.push(...ranked.slice(opts.heldOutPerIdentity));
   }
   return out;
 }
