@@ -66,3 +66,19 @@ test('two WASM worker replicas match in-thread training and overfit a real batch
   const l = single.losses;
   assert.ok(l.at(-1)! < 0.6 * l[0]!, `loss should fall on a memorisable batch: ${l.map((x) => x.toFixed(2)).join(' ')}`);
 });
+
+test('a gradient worker that dies fails the step instead of hanging it', { timeout: 60_000 }, async () => {
+  const batch = await realBatch(2, 4);
+  const tm = new TrainableFaceNet(FaceNet.create({ variant: 'mobilefacenet', width: 0.25, inputSize: 112 }, 3), 2, { s: 30, m: 0.5 }, 11);
+  const engine = await createGradientEngine(tm, 2, backend.name);
+  try {
+    const params = readFlat(tm.trainableVariables());
+    // The replicas are private; reach one worker to kill it as an aborted WASM module would.
+    const replicas = (engine as unknown as { replicas: { worker: { terminate(): Promise<number> } }[] }).replicas;
+    await replicas[1]!.worker.terminate();
+    await assert.rejects(engine.compute(params, microBatches(batch.images, batch.labels, 4, 112)), /gradient worker exited with code 1/);
+  } finally {
+    await engine.close();
+    tm.dispose();
+  }
+});

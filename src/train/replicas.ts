@@ -39,8 +39,11 @@ type WorkerReply =
 class Replica {
   private pending = new Map<number, { resolve: (s: GradientSums) => void; reject: (e: Error) => void }>();
   private ready: Promise<void>;
+  private exited?: Error;
   constructor(readonly worker: Worker, init: WorkerRequest) {
+    let rejectReady: (e: Error) => void = () => {};
     this.ready = new Promise((resolve, reject) => {
+      rejectReady = reject;
       const onFirst = (m: WorkerReply) => {
         if (m.type === 'ready') resolve();
         else if (m.type === 'error') reject(new Error(`gradient worker failed to start: ${m.message}`));
@@ -61,11 +64,20 @@ class Replica {
       for (const p of this.pending.values()) p.reject(e);
       this.pending.clear();
     });
+    // A worker can die without an 'error' event (an aborted WASM module, a terminate): without
+    // this the step would wait for its share forever.
+    worker.on('exit', (code) => {
+      this.exited = new Error(`gradient worker exited with code ${code}` + (code ? ' (out of WASM memory? try a smaller microBatch)' : ''));
+      for (const p of this.pending.values()) p.reject(this.exited);
+      this.pending.clear();
+    });
+    worker.once('exit', () => rejectReady(this.exited!));
     worker.postMessage(init);
   }
   async compute(id: number, params: Float32Array, micro: MicroBatch[]): Promise<GradientSums> {
     await this.ready;
     return new Promise((resolve, reject) => {
+      if (this.exited) return reject(this.exited);
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ type: 'step', id, params, micro } satisfies WorkerRequest);
     });
