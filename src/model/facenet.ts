@@ -156,6 +156,12 @@ export class TrainableFaceNet {
     return { loss: tf.add(loss, tf.mul(distill, this.distill.weight)) as tf.Scalar, cos, distill };
   }
 
+  /** Unit embeddings mapped into the teacher's space by the distillation projection (none in 'similarity' mode). */
+  projectToTeacher(emb: tf.Tensor2D): tf.Tensor2D | undefined {
+    const p = this.projection;
+    return p ? tf.tidy(() => l2Normalize(p.forward(l2Normalize(emb)))) : undefined;
+  }
+
   private distillLoss(emb: tf.Tensor2D, teacher: tf.Tensor2D): tf.Scalar {
     return tf.tidy(() => {
       const e = l2Normalize(emb);
