@@ -1,0 +1,58 @@
+// `npm run bench -- embedders`: embedding throughput of our model against face-api's recognizer,
+// same thread, same backend, same real aligned crops (glint), one face at a time and batched.
+// This is issue 8's speed target: ours must embed at least twice as many faces per second.
+//   npm run bench -- embedders [--model DIR] [--seconds 8] [--batch 8]
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { initBackend } from '../src/engine/backend.js';
+import { loadModel } from '../src/model/io.js';
+import { decodeImage } from '../src/vision/index.js';
+import { FaceApiPeer } from '../src/eval/peer-faceapi.js';
+import type { RgbImage } from '../src/vision/types.js';
+
+const GLINT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/data/train/glint');
+
+async function crops(n: number): Promise<RgbImage[]> {
+  const out: RgbImage[] = [];
+  for (const who of (await readdir(GLINT)).sort()) {
+    for (const f of (await readdir(path.join(GLINT, who))).sort().slice(0, 2)) out.push(await decodeImage(path.join(GLINT, who, f)));
+    if (out.length >= n) break;
+  }
+  return out.slice(0, n);
+}
+
+/** Faces per second of `embed` over `batch`-sized calls for about `seconds`, after one warm-up call. */
+async function rate(embed: (b: RgbImage[]) => Promise<unknown>, faces: RgbImage[], batch: number, seconds: number): Promise<number> {
+  const take = (i: number) => Array.from({ length: batch }, (_, k) => faces[(i * batch + k) % faces.length]!);
+  await embed(take(0));
+  let done = 0;
+  const t0 = performance.now();
+  for (let i = 1; performance.now() - t0 < seconds * 1000; i++) {
+    await embed(take(i));
+    done += batch;
+  }
+  return (done * 1000) / (performance.now() - t0);
+}
+
+export async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { model: { type: 'string', default: 'models/facegate-default' }, seconds: { type: 'string', default: '8' }, batch: { type: 'string', default: '8' } } });
+  const backend = await initBackend();
+  const seconds = Number(values.seconds);
+  const batch = Number(values.batch);
+  const faces = await crops(32);
+  const { net, meta } = await loadModel(values.model!);
+  const peer = await FaceApiPeer.create({ withDetector: false });
+  const rows: [string, number, number][] = [];
+  for (const b of [1, batch]) {
+    const ours = await rate((x) => net.embedCrops(x, b), faces, b, seconds);
+    const theirs = await rate((x) => peer.describeCrops(x, undefined, b), faces, b, seconds);
+    rows.push([`batch ${b}`, ours, theirs]);
+  }
+  console.log(`backend ${backend.name}; ours = ${values.model} (${net.config.variant} ${net.config.inputSize}px), face-api = faceRecognitionNet 150px; real aligned crops`);
+  console.log('| calls | ours faces/s | ours ms/face | face-api faces/s | face-api ms/face | ours / face-api |');
+  console.log('|---|---|---|---|---|---|');
+  for (const [name, o, t] of rows) console.log(`| ${name} | ${o.toFixed(1)} | ${(1000 / o).toFixed(1)} | ${t.toFixed(1)} | ${(1000 / t).toFixed(1)} | ${(o / t).toFixed(2)}x |`);
+  net.dispose();
+}
