@@ -218,9 +218,14 @@ async function finetune(
     roundTripWeights(net, quantize);
     const after = measure();
     const reasons: string[] = [];
-    const siteBetter = after.siteSeparation > before.siteSeparation && after.siteTop1 >= before.siteTop1;
+    // d' (a continuous measure over every genuine and impostor score) must rise. Top-1 counts a few
+    // held-out crops (one per person): on a small site one crop flipping is noise, so it may fall by
+    // at most one crop; more than that refuses the model.
+    const oneCrop = 1 / Math.max(1, site.heldOut.length);
+    const siteBetter = after.siteSeparation > before.siteSeparation && after.siteTop1 >= before.siteTop1 - oneCrop - 1e-9;
+    const top1Note = after.siteTop1 < before.siteTop1 ? '; top-1 fell by one held-out crop, within the noise of a single crop' : '';
     reasons.push(siteBetter
-      ? `site separation improved (d' ${before.siteSeparation.toFixed(3)} -> ${after.siteSeparation.toFixed(3)}, top-1 ${pct(before.siteTop1)} -> ${pct(after.siteTop1)})`
+      ? `site separation improved (d' ${before.siteSeparation.toFixed(3)} -> ${after.siteSeparation.toFixed(3)}, top-1 ${pct(before.siteTop1)} -> ${pct(after.siteTop1)}${top1Note})`
       : `site did not improve (d' ${before.siteSeparation.toFixed(3)} -> ${after.siteSeparation.toFixed(3)}, top-1 ${pct(before.siteTop1)} -> ${pct(after.siteTop1)})`);
     const drop = before.baseVerif! - after.baseVerif!;
     const baseOk = drop <= o.tolerance;
