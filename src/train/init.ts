@@ -1,10 +1,10 @@
 // Warm start: a new run begins from another run's checkpoint (longer schedules, a changed loss)
 // rather than from random weights. Tensors are matched by name and shape, so a run may add or drop
 // a head (the distillation projection, a different class list) and keep the backbone.
-import * as tf from '@tensorflow/tfjs-core';
 import { FaceNet, TrainableFaceNet } from '../model/facenet.js';
 import { modelConfig } from '../model/config.js';
-import { loadCheckpoint } from './checkpoint.js';
+import { loadCheckpoint, type Checkpoint } from './checkpoint.js';
+import type { TrainConfig } from './config.js';
 import { writeFlat } from './flat.js';
 import { TeacherCache } from './teacher-cache.js';
 
@@ -15,21 +15,28 @@ export interface InitReport {
   fresh: string[];
 }
 
+/** The network a run with `cfg` trains: backbone, ArcFace head and, with a teacher, the distillation head. */
+export function trainableFor(cfg: TrainConfig, numClasses: number, teacherDim?: number): TrainableFaceNet {
+  const net = new FaceNet(modelConfig({ variant: cfg.variant, inputSize: cfg.inputSize, embeddingSize: cfg.embeddingSize, width: cfg.width }), cfg.seed);
+  const distill = teacherDim ? { mode: cfg.distillMode, teacherDim, weight: cfg.distillWeight } : undefined;
+  return new TrainableFaceNet(net, numClasses, { s: cfg.s, m: cfg.m }, cfg.seed + 1000, distill);
+}
+
+/** A checkpoint's network with its weights and BN statistics loaded (the caller disposes it). */
+export async function trainableFromCheckpoint(ck: Checkpoint): Promise<TrainableFaceNet> {
+  const cfg = ck.state.config;
+  const teacherDim = cfg.teacher ? await TeacherCache.dimOf(cfg.teacher).catch(() => undefined) : undefined;
+  const tm = trainableFor(cfg, ck.state.classes.length, teacherDim);
+  writeFlat(tm.trainableVariables(), ck.params);
+  writeFlat(tm.bufferVariables(), ck.buffers);
+  return tm;
+}
+
 /** Copies the checkpoint in `dir` into `tm` where names and shapes agree; returns what was copied. */
 export async function initFromCheckpoint(tm: TrainableFaceNet, dir: string, classes: readonly string[]): Promise<InitReport> {
   const ck = await loadCheckpoint(dir);
-  const c = ck.state.config;
-  const teacherDim = c.teacher && c.distillMode === 'projection' ? (await TeacherCache.read(c.teacher)).dim : undefined;
-  const src = new TrainableFaceNet(
-    new FaceNet(modelConfig({ variant: c.variant, inputSize: c.inputSize, embeddingSize: c.embeddingSize, width: c.width }), c.seed),
-    ck.state.classes.length,
-    { s: c.s, m: c.m },
-    c.seed + 1000,
-    teacherDim ? { mode: 'projection', teacherDim, weight: c.distillWeight } : undefined,
-  );
+  const src = await trainableFromCheckpoint(ck);
   try {
-    writeFlat(src.trainableVariables(), ck.params);
-    writeFlat(src.bufferVariables(), ck.buffers);
     const sameClasses = ck.state.classes.length === classes.length && ck.state.classes.every((k, i) => k === classes[i]);
     const from = new Map([...src.trainableVariables(), ...src.bufferVariables()]);
     const fresh: string[] = [];

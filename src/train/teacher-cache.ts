@@ -63,6 +63,11 @@ export class TeacherCache {
     return new TeacherCache(this.index, data);
   }
 
+  /** The embedding dimension, from the index alone (no rows read). */
+  static async dimOf(file: string): Promise<number> {
+    return (JSON.parse(await readFile(file, 'utf8')) as TeacherCacheIndex).dim;
+  }
+
   static async read(file: string): Promise<TeacherCache> {
     const index = JSON.parse(await readFile(file, 'utf8')) as TeacherCacheIndex;
     const bin = await readFile(`${file}.bin`);

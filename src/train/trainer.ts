@@ -7,8 +7,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { initBackend } from '../engine/backend.js';
-import { FaceNet, TrainableFaceNet } from '../model/facenet.js';
-import { modelConfig } from '../model/config.js';
+import type { TrainableFaceNet } from '../model/facenet.js';
 import { defaultMeta, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
 import { scanDatasets, type DatasetItem } from '../data/dataset.js';
 import { holdOutIdentities, pairsTsv } from '../data/val-pairs.js';
@@ -26,7 +25,7 @@ import { loadCheckpoint, markLatest, prunePeriodic, resolveCheckpoint, saveCheck
 import { writeHistory, type EpochRecord } from './history.js';
 import { PairValidator, closedSetBatch } from './validate.js';
 import { TeacherCache } from './teacher-cache.js';
-import { initFromCheckpoint } from './init.js';
+import { initFromCheckpoint, trainableFor, trainableFromCheckpoint } from './init.js';
 
 export interface TrainOptions {
   /** Run folder or checkpoint folder to continue from. */
@@ -79,9 +78,7 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
     const covered = split.train.filter((it) => teacher.get(it.path)).length;
     log(`[train] distilling from ${teacher.index.teacher} (${teacher.dim}-d${cfg.distillCentre ? ', centred' : ''}, ${cfg.distillMode}, weight ${cfg.distillWeight}); ${covered}/${split.train.length} training images have a teacher embedding`);
   }
-  const distill = teacher ? { mode: cfg.distillMode, teacherDim: teacher.dim, weight: cfg.distillWeight } : undefined;
-  const net = new FaceNet(modelConfig({ variant: cfg.variant, inputSize: cfg.inputSize, embeddingSize: cfg.embeddingSize, width: cfg.width }), cfg.seed);
-  const tm = new TrainableFaceNet(net, classes.length, { s: cfg.s, m: cfg.m }, cfg.seed + 1000, distill);
+  const tm = trainableFor(cfg, classes.length, teacher?.dim);
   if (cfg.init && !resumeFrom) {
     const r = await initFromCheckpoint(tm, cfg.init, classes);
     log(`[train] initialised ${r.copied} of ${r.total} tensors from ${cfg.init}` + (r.fresh.length ? `; fresh: ${r.fresh.join(', ')}` : ''));
@@ -323,13 +320,8 @@ export async function exportCheckpoint(runDir: string, outDir: string, opts: { c
   const ck = await loadCheckpoint(path.join(runDir, 'checkpoints', opts.checkpoint ?? 'best'));
   const cfg = ck.state.config;
   const split = await readSplit(runDir);
-  const teacherDim = cfg.teacher ? (await TeacherCache.read(cfg.teacher).catch(() => undefined))?.dim : undefined;
-  const distill = teacherDim ? { mode: cfg.distillMode, teacherDim, weight: cfg.distillWeight } : undefined;
-  const net = new FaceNet(modelConfig({ variant: cfg.variant, inputSize: cfg.inputSize, embeddingSize: cfg.embeddingSize, width: cfg.width }), cfg.seed);
-  const tm = new TrainableFaceNet(net, split.classes.length, { s: cfg.s, m: cfg.m }, cfg.seed + 1000, distill);
+  const tm = await trainableFromCheckpoint(ck);
   try {
-    writeFlat(tm.trainableVariables(), ck.params);
-    writeFlat(tm.bufferVariables(), ck.buffers);
     const pairs = await openPairValidator(cfg);
     const state = { ...ck.state, best: { metric: ck.state.best?.metric ?? NaN, epoch: ck.state.epoch } };
     return await exportBest(runDir, outDir, tm, cfg, split, state, pairs, { loadBest: false, quantize: opts.quantize });
