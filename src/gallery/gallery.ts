@@ -518,6 +518,23 @@ export class Gallery {
     return rec;
   }
 
+  /**
+   * Records for checked templates, with fresh ids: an existing crop is reused, otherwise the JPEG
+   * (if any) is written and its path added to `written` so a failed commit can undo it.
+   */
+  async #newRecords(
+    checked: readonly { identityId: string; modelId: string; embedding: Float32Array; quality: number; source: TemplateSource; crop: string | null; cropJpeg?: Uint8Array | undefined }[],
+    written: string[],
+  ): Promise<TemplateRecord[]> {
+    const records: TemplateRecord[] = [];
+    for (const t of checked) {
+      const id = newId('template');
+      const crop = t.crop ?? (await this.#writeCrop(t.identityId, id, t.cropJpeg, written));
+      records.push(this.#encode(id, t.identityId, t.modelId, t.embedding, t.quality, t.source, crop));
+    }
+    return records;
+  }
+
   /** Enrolls templates for an identity in one write; crops are written first and removed again if the write fails. */
   addTemplates(identityId: string, inputs: readonly NewTemplate[]): Promise<Template[]> {
     return this.#exclusive(async () => {
@@ -541,12 +558,7 @@ export class Gallery {
       });
       const written: string[] = [];
       try {
-        const records: TemplateRecord[] = [];
-        for (const t of checked) {
-          const id = newId('template');
-          const crop = await this.#writeCrop(identityId, id, t.cropJpeg, written);
-          records.push(this.#encode(id, identityId, t.modelId, t.embedding, t.quality, t.source, crop));
-        }
+        const records = await this.#newRecords(checked.map((t) => ({ ...t, identityId, crop: null })), written);
         const identities = this.#g.identities.map((i) => (i.id === identityId ? { ...ident, updated: now() } : i));
         await this.#commit({ ...this.#g, identities, templates: [...this.#g.templates, ...records] });
         return records.map(({ embedding: _, ...meta }) => meta);
@@ -690,12 +702,7 @@ export class Gallery {
       });
       const written: string[] = [];
       try {
-        const records: TemplateRecord[] = [];
-        for (const t of checked) {
-          const id = newId('template');
-          const crop = t.crop ?? (await this.#writeCrop(t.identityId, id, t.cropJpeg, written));
-          records.push(this.#encode(id, t.identityId, modelId, t.embedding, t.quality, t.source, crop));
-        }
+        const records = await this.#newRecords(checked.map((t) => ({ ...t, modelId })), written);
         const dropped = this.#g.templates.filter((t) => t.modelId === modelId || !keepOthers);
         const kept = this.#g.templates.filter((t) => t.modelId !== modelId && keepOthers);
         const settings = opts.activate ? { ...this.#g.settings, activeModelId: modelId } : this.#g.settings;
