@@ -130,7 +130,7 @@ test('loopback detection ignores anything but the TCP peer', () => {
 test('sessions expire, and repeated wrong passwords lock the client out (429)', async () => {
   const auth = new AdminAuth({ passwordHash: await hashPassword('right password'), secret: 's'.repeat(40), ttlMs: 50 });
   const s = await auth.login('right password', 'a');
-  assert.ok(s && auth.valid(s.token));
+  assert.ok(s.ok && auth.valid(s.token));
   await new Promise((r) => setTimeout(r, 80));
   assert.equal(auth.valid(s.token), false, 'expired');
 
@@ -149,6 +149,11 @@ test('sessions expire, and repeated wrong passwords lock the client out (429)', 
     assert.equal(locked.status, 429, 'even the right password waits');
     assert.ok(Number(locked.headers.get('retry-after')) > 0);
     assert.equal((await login('right password')).status, 200, 'other clients are not locked out');
+    // Guesses sent all at once are counted before they are checked: at most five get a verdict.
+    const burst = { incoming: { socket: { remoteAddress: '10.0.0.67' } } } as never;
+    const all = await Promise.all([...Array.from({ length: 19 }, (_, i) => login(`parallel guess ${i}`, burst)), login('right password', burst)]);
+    assert.equal(all.filter((r) => r.status === 401).length, 5);
+    assert.equal(all.at(-1)!.status, 429, 'the right password, sent sixth or later, waits');
   } finally {
     await service.svc.close();
   }

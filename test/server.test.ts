@@ -229,6 +229,25 @@ test('POST /api/identify returns k candidates; k is validated', async () => {
   assert.equal((await call('/api/identify', { method: 'POST', headers: { 'content-type': 'image/png' }, body: await photo('raj', 4) })).status, 401);
 });
 
+test('POST /api/identify on an open kiosk: strangers get the match at most, never the ranked names (k > 1 is 403)', async () => {
+  const config = { ...service.config, access: { ...service.config.access, recognition: 'any' as const } };
+  const open = createApp({ service, config, admin: { passwordHash: await hashPassword(PASSWORD), sessionSecret: 'test-secret-'.repeat(4) } }).app;
+  const post = async (app2: Hono<AppEnv>, q: string, env?: AppEnv['Bindings']) => {
+    const res = await app2.request(`/api/identify${q}`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: await photo('penny', 1) }, env);
+    return { status: res.status, body: (await res.json()) as { candidates: { name: string; passes: boolean }[]; identity: unknown } };
+  };
+  // Penny is not enrolled: the appliance itself sees who she is closest to, a remote stranger does not.
+  const operator = await post(open, '?k=2', LOCAL);
+  assert.equal(operator.status, 200);
+  assert.equal(operator.body.candidates.length, 2);
+  assert.equal((await post(open, '?k=2')).status, 403);
+  const stranger = await post(open, '');
+  assert.equal(stranger.status, 200);
+  // Only a passing match is named (recognition quality itself is service-recognition.test.ts's).
+  assert.ok(stranger.body.candidates.every((c) => c.passes));
+  assert.equal(stranger.body.candidates.length, stranger.body.identity ? 1 : 0);
+});
+
 test('identities: list, read, patch and erase, with 400/404/409/415 paths', async () => {
   const list = await call('/api/identities', { auth: true });
   assert.equal(list.body.identities.length, 2);

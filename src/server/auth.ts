@@ -14,6 +14,10 @@ export const SESSION_COOKIE = 'facegate_session';
 /** Failed logins allowed per client within the window before it has to wait. */
 const MAX_FAILURES = 5;
 const FAILURE_WINDOW_MS = 15 * 60 * 1000;
+/** Clients whose failures are remembered at once. */
+const MAX_TRACKED_CLIENTS = 10_000;
+
+export type LoginResult = { ok: true; token: string; expiresAt: string } | { ok: false; lockedMs: number };
 
 export interface AuthOptions {
   /** null: no admin password set, admin routes are locked. */
@@ -58,21 +62,48 @@ export class AdminAuth {
     return f.count >= MAX_FAILURES ? left : 0;
   }
 
-  /** A new session token, or null for a wrong password (counted against the client). */
-  async login(password: string, client: string): Promise<{ token: string; expiresAt: string } | null> {
+  /**
+   * Checks the admin password for a client. The attempt is counted before the (slow, async) hash
+   * check and forgiven only on success, so guesses sent in parallel cannot all slip past the
+   * lockout while the first ones are still being checked.
+   */
+  async check(password: string, client: string): Promise<{ ok: boolean; lockedMs: number }> {
+    const lockedMs = this.lockedFor(client);
+    if (lockedMs > 0) return { ok: false, lockedMs };
+    this.#countFailure(client);
     const ok = this.opts.passwordHash !== null && (await verifyPassword(password, this.opts.passwordHash));
-    if (!ok) {
-      const f = this.#failures.get(client) ?? { count: 0, first: Date.now() };
-      f.count++;
-      this.#failures.set(client, f);
-      return null;
-    }
-    this.#failures.delete(client);
+    if (ok) this.#failures.delete(client);
+    return { ok, lockedMs: 0 };
+  }
+
+  /** A new session for the right password; otherwise why not (lockedMs > 0: locked out, else wrong). */
+  async login(password: string, client: string): Promise<LoginResult> {
+    const r = await this.check(password, client);
+    if (!r.ok) return { ok: false, lockedMs: r.lockedMs };
     this.#prune();
     const token = randomBytes(32).toString('base64url');
     const expires = Date.now() + this.opts.ttlMs;
     this.#sessions.set(token, expires);
-    return { token, expiresAt: new Date(expires).toISOString() };
+    return { ok: true, token, expiresAt: new Date(expires).toISOString() };
+  }
+
+  #countFailure(client: string): void {
+    const now = Date.now();
+    const f = this.#failures.get(client);
+    if (f && f.first + FAILURE_WINDOW_MS > now) f.count++;
+    else {
+      // Keep the table bounded against guessers rotating addresses: expired entries go, and past
+      // the cap the oldest window (first in insertion order) is forgotten.
+      this.#failures.delete(client);
+      for (const [k, v] of this.#failures) if (v.first + FAILURE_WINDOW_MS <= now) this.#failures.delete(k);
+      while (this.#failures.size >= MAX_TRACKED_CLIENTS) this.#failures.delete(this.#failures.keys().next().value!);
+      this.#failures.set(client, { count: 1, first: now });
+    }
+  }
+
+  /** Ends every session (a password change). */
+  revokeAll(): void {
+    this.#sessions.clear();
   }
 
   logout(token: string): void {
@@ -129,13 +160,31 @@ function unauthorized(c: Context, auth: AdminAuth, what: string): Response {
   return res;
 }
 
-/** Admin sessions only. A cookie session refuses cross-site requests (defence in depth beside SameSite). */
+/**
+ * Whether a browser request comes from this server's own pages. SameSite=Strict alone is not
+ * enough: "site" ignores the port and subdomain, so another service on the kiosk's host could post
+ * a form with the admin's cookie. Requests without either header come from non-browser clients,
+ * which cannot be made to send someone else's cookie.
+ */
+function fromThisOrigin(c: Context): boolean {
+  const site = c.req.header('sec-fetch-site');
+  if (site !== undefined) return site === 'same-origin' || site === 'none';
+  const origin = c.req.header('origin');
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === new URL(c.req.url).host;
+  } catch {
+    return false;
+  }
+}
+
+/** Admin sessions only. A cookie session refuses requests from other origins (fromThisOrigin). */
 export function requireAdmin(auth: AdminAuth): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const s = await auth.session(c);
     if (!s) return unauthorized(c, auth, `${c.req.method} ${c.req.path}`);
-    if (s.via === 'cookie' && c.req.method !== 'GET' && c.req.header('sec-fetch-site') === 'cross-site') {
-      return errorJson(c, 403, 'forbidden', 'cross-site request refused');
+    if (s.via === 'cookie' && c.req.method !== 'GET' && c.req.method !== 'HEAD' && !fromThisOrigin(c)) {
+      return errorJson(c, 403, 'forbidden', 'cross-origin request refused: use a bearer token, or the pages of this server');
     }
     c.set('admin', true);
     await next();

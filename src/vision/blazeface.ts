@@ -104,9 +104,7 @@ export class BlazeFace {
     const size = opts.size;
     const anchors = this.anchorsFor(size);
     const { input, toImage } = this.prepare(img, opts.maxAspect, size);
-    const x = tf.tensor4d(input, [1, size, size, 3]);
-    const outs = this.model.execute(x);
-    x.dispose();
+    const outs = this.model.executeOwned(tf.tensor4d(input, [1, size, size, 3]));
     // Four outputs: scores [1, n, 1] and regressors [1, n, 16] for the stride-16 and stride-32 anchors.
     const n16 = (size / 16) ** 2 * 2;
     const pick = (n: number, k: number) => {
@@ -115,8 +113,12 @@ export class BlazeFace {
       return t.dataSync() as Float32Array;
     };
     const n32 = anchors.length / 2 - n16;
-    const [cls16, cls32, reg16, reg32] = [pick(n16, 1), pick(n32, 1), pick(n16, 16), pick(n32, 16)];
-    tf.dispose(outs);
+    let cls16: Float32Array, cls32: Float32Array, reg16: Float32Array, reg32: Float32Array;
+    try {
+      [cls16, cls32, reg16, reg32] = [pick(n16, 1), pick(n32, 1), pick(n16, 16), pick(n32, 16)];
+    } finally {
+      tf.dispose(outs);
+    }
     const logitMin = Math.log(opts.minScore / (1 - opts.minScore));
     const cands: FaceCandidate[] = [];
     const sx = toImage[0], sy = toImage[4];

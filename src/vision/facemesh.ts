@@ -51,9 +51,7 @@ export class FaceMesh {
       const rgb = warpAffineAA(img, m, MESH_SIZE, MESH_SIZE, 0);
       for (let i = 0; i < per; i++) input[k * per + i] = rgb.data[i]! / 255;
     });
-    const x = tf.tensor4d(input, [crops.length, MESH_SIZE, MESH_SIZE, 3]);
-    const outs = this.model.execute(x);
-    x.dispose();
+    const outs = this.model.executeOwned(tf.tensor4d(input, [crops.length, MESH_SIZE, MESH_SIZE, 3]));
     const flag = outs.find((t) => t.shape[t.shape.length - 1] === 1);
     const mesh = outs.find((t) => t.shape[t.shape.length - 1] === MESH_POINTS * 3);
     if (!flag || !mesh) {

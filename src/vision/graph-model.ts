@@ -100,6 +100,15 @@ export class GraphModel {
     });
   }
 
+  /** execute() on an input this call owns: the input is freed even when the graph throws. */
+  executeOwned(input: tf.Tensor): tf.Tensor[] {
+    try {
+      return this.execute(input);
+    } finally {
+      input.dispose();
+    }
+  }
+
   private run(node: GraphNode, input: tf.Tensor, evalNode: (ref: string) => tf.Tensor): tf.Tensor {
     const ins = (node.input ?? []).filter((i) => !i.startsWith('^'));
     const x = (k: number) => evalNode(ins[k]!);

@@ -6,6 +6,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { csrf as originCheck } from 'hono/csrf';
+import { limitBody } from '../server/validation.js';
 import type { WebEnv } from './types.js';
 
 export const CSRF_COOKIE = 'facegate_csrf';
@@ -64,8 +65,12 @@ function refuse(c: Context<WebEnv>, why: string): Response {
   return c.html(`<p class="error" role="alert">Refused: ${why}. Reload the page and try again.</p>`, 403);
 }
 
-/** Refuses a POST without a valid token (403), after the Origin check. */
-export function requireCsrf(secret: () => string): readonly [MiddlewareHandler<WebEnv>, MiddlewareHandler<WebEnv>] {
+/**
+ * Refuses a POST without a valid token (403), after the Origin check. The body limit comes before
+ * the token check because a form's token is in its body: without it, anyone could make the server
+ * buffer an unbounded upload just by sending a made-up CSRF cookie.
+ */
+export function requireCsrf(secret: () => string, maxBodyBytes: number): readonly [MiddlewareHandler<WebEnv>, MiddlewareHandler, MiddlewareHandler<WebEnv>] {
   const token: MiddlewareHandler<WebEnv> = async (c, next) => {
     const cookie = getCookie(c, CSRF_COOKIE);
     if (!cookie || !COOKIE_VALUE.test(cookie)) return refuse(c, 'no CSRF cookie (cookies must be enabled)');
@@ -75,5 +80,5 @@ export function requireCsrf(secret: () => string): readonly [MiddlewareHandler<W
     if (got.length !== want.length || !timingSafeEqual(got, want)) return refuse(c, 'missing or wrong CSRF token');
     await next();
   };
-  return [originCheck(), token] as const;
+  return [originCheck(), limitBody(maxBodyBytes), token] as const;
 }

@@ -3,7 +3,8 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { ServiceError } from '../../service/errors.js';
-import { requireAccess } from '../auth.js';
+import { isLoopback, remoteAddress, requireAccess } from '../auth.js';
+import { errorJson } from '../errors.js';
 import { acceptContent, formatBytes, isMediaType, limitBody, validate } from '../validation.js';
 import type { AppDeps, AppEnv } from '../types.js';
 
@@ -55,7 +56,13 @@ export function recognitionRoutes({ service, config, auth, metrics }: AppDeps): 
 
   app.post('/identify', ...guards, validate('query', IdentifyQuery), validate('form', IdentifyForm), async (c) => {
     const form = c.req.valid('form');
-    const out = await service.identify(await imageBytes(c, form.image, max), { k: form.k ?? c.req.valid('query').k });
+    const k = form.k ?? c.req.valid('query').k;
+    // The ranked candidate list names enrolled people who did not match: operators only (an admin
+    // session, or the appliance itself). Anyone else learns the match, if there is one, and no more.
+    const operator = c.get('admin') === true || isLoopback(remoteAddress(c));
+    if (!operator && k !== undefined && k > 1) return errorJson(c, 403, 'forbidden', 'k > 1 (the candidate list) needs an admin session');
+    const out = await service.identify(await imageBytes(c, form.image, max), { k });
+    if (!operator) out.candidates = out.candidates.filter((x) => x.passes).slice(0, 1);
     metrics.observeStages('identify', out.timings);
     metrics.decisions.inc({ endpoint: 'identify', decision: out.decision });
     return c.json(out);

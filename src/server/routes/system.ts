@@ -28,16 +28,15 @@ export function systemRoutes({ service, config, auth, metrics }: AppDeps): Hono<
       return errorJson(c, 401, 'admin_not_configured', 'no admin password is set: run `facegate serve --set-admin-password` or start once with FACEGATE_ADMIN_PASSWORD');
     }
     const client = remoteAddress(c) ?? 'unknown';
-    const wait = auth.lockedFor(client);
-    if (wait > 0) {
-      const res = errorJson(c, 429, 'too_many_attempts', `too many failed logins; try again in ${Math.ceil(wait / 60000)} min`);
-      res.headers.set('Retry-After', String(Math.ceil(wait / 1000)));
+    const r = await auth.login(password, client);
+    if (!r.ok && r.lockedMs > 0) {
+      const res = errorJson(c, 429, 'too_many_attempts', `too many failed logins; try again in ${Math.ceil(r.lockedMs / 60000)} min`);
+      res.headers.set('Retry-After', String(Math.ceil(r.lockedMs / 1000)));
       return res;
     }
-    const session = await auth.login(password, client);
-    if (!session) return errorJson(c, 401, 'unauthorized', 'wrong password');
-    await auth.setCookie(c, session.token);
-    return c.json(session);
+    if (!r.ok) return errorJson(c, 401, 'unauthorized', 'wrong password');
+    await auth.setCookie(c, r.token);
+    return c.json({ token: r.token, expiresAt: r.expiresAt });
   });
 
   app.post('/api/logout', async (c) => {

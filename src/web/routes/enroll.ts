@@ -3,7 +3,7 @@
 // page for a plain form post.
 import { Hono, type Context } from 'hono';
 import type { AppDeps } from '../../server/types.js';
-import { limitBody, acceptContent } from '../../server/validation.js';
+import { acceptContent } from '../../server/validation.js';
 import { isId } from '../../gallery/ids.js';
 import type { DuplicateMatch, SampleReport } from '../../service/types.js';
 import { duplicateWarning, enrollPage, enrollRefused, enrollSuccess } from '../../../views/enroll.js';
@@ -23,10 +23,11 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
   const { service, config, auth } = deps;
   const app = new Hono<WebEnv>();
   const admin = requireAdminPage(auth);
-  const csrf = requireCsrf(() => auth.opts.secret);
   const maxImage = config.limits.maxImageBytes;
   // Camera captures and uploads together, each at most maxEnrollImages.
   const maxBody = maxImage * config.limits.maxEnrollImages * 2 + 256 * 1024;
+  const csrfImage = requireCsrf(() => auth.opts.secret, maxImage);
+  const csrfUpload = requireCsrf(() => auth.opts.secret, maxBody);
 
   const page = (c: Context<WebEnv>, identity: { id: string; name: string } | null, result?: Html, status: 200 | 400 | 404 | 409 | 413 | 422 | 503 = 200) =>
     c.html(
@@ -85,7 +86,7 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
   });
 
   // Live feedback while capturing: distance, pose, light, sharpness. Needs no model.
-  app.post('/admin/enroll/check', admin, ...csrf, acceptContent(['image/*']), limitBody(maxImage), async (c) => {
+  app.post('/admin/enroll/check', admin, ...csrfImage, acceptContent(['image/*']), async (c) => {
     try {
       return c.json(guidance(await checkFace(service, new Uint8Array(await c.req.arrayBuffer()))));
     } catch (err) {
@@ -94,7 +95,7 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
     }
   });
 
-  app.post('/admin/enroll', admin, limitBody(maxBody), ...csrf, async (c) => {
+  app.post('/admin/enroll', admin, ...csrfUpload, async (c) => {
     let input;
     try {
       input = await imagesOf(c);
@@ -126,7 +127,7 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
     }
   });
 
-  app.post('/admin/gallery/:id/samples', admin, limitBody(maxBody), ...csrf, async (c) => {
+  app.post('/admin/gallery/:id/samples', admin, ...csrfUpload, async (c) => {
     const id = c.req.param('id');
     const who = isId('identity', id) ? service.gallery.getIdentity(id) : undefined;
     if (!who) return answer(c, null, enrollRefused(`No identity ${id}.`, undefined), 404);

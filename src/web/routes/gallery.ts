@@ -15,10 +15,10 @@ import { thumbnails } from '../thumbs.js';
 import type { WebEnv } from '../types.js';
 
 export function galleryRoutes(deps: AppDeps): Hono<WebEnv> {
-  const { service, auth } = deps;
+  const { service, auth, config } = deps;
   const app = new Hono<WebEnv>();
   const admin = requireAdminPage(auth);
-  const csrf = requireCsrf(() => auth.opts.secret);
+  const csrf = requireCsrf(() => auth.opts.secret, config.limits.maxJsonBytes);
 
   const people = (): GalleryPerson[] => {
     const thumbs = thumbnails(service);
@@ -57,7 +57,7 @@ export function galleryRoutes(deps: AppDeps): Hono<WebEnv> {
 
   app.get('/admin/gallery', admin, (c) => {
     const deleted = c.req.query('deleted');
-    return render(c, deleted ? notice('ok', html`Deleted ${deleted.slice(0, 80)} and everything stored about them.`) : undefined);
+    return render(c, deleted ? notice('ok', 'Deleted the person and everything stored about them.') : undefined);
   });
 
   app.post('/admin/gallery/:id/rename', admin, ...csrf, async (c) => {
@@ -86,7 +86,8 @@ export function galleryRoutes(deps: AppDeps): Hono<WebEnv> {
     const who = identityOf(c);
     if (!who) return render(c, notice('error', 'No such person.'), 404);
     await service.deleteIdentity(who.id);
-    return c.redirect(`/admin/gallery?deleted=${encodeURIComponent(who.name)}`, 303);
+    // No name in the URL: it would outlive the person in browser history and proxy logs.
+    return c.redirect('/admin/gallery?deleted=1', 303);
   });
 
   app.post('/admin/gallery/reembed', admin, ...csrf, async (c) => {

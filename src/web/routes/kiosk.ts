@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import { requireAccess } from '../../server/auth.js';
-import { acceptContent, limitBody } from '../../server/validation.js';
+import { acceptContent } from '../../server/validation.js';
 import type { AppDeps } from '../../server/types.js';
 import { kioskPage } from '../../../views/kiosk.js';
 import type { CameraHub } from '../camera-hub.js';
@@ -31,7 +31,7 @@ export function kioskRoutes(deps: AppDeps, o: KioskRouteOptions): Hono<WebEnv> {
   const { service, config, auth } = deps;
   const app = new Hono<WebEnv>();
   const access = requireAccess(config.access.recognition, auth);
-  const csrf = requireCsrf(() => auth.opts.secret);
+  const csrf = requireCsrf(() => auth.opts.secret, config.limits.maxImageBytes);
 
   app.get('/', (c) => {
     if (!KIOSK_ID.test(getCookie(c, KIOSK_COOKIE) ?? '')) {
@@ -56,7 +56,7 @@ export function kioskRoutes(deps: AppDeps, o: KioskRouteOptions): Hono<WebEnv> {
     );
   });
 
-  app.post('/kiosk/frame', access, ...csrf, acceptContent(['image/*']), limitBody(config.limits.maxImageBytes), async (c) => {
+  app.post('/kiosk/frame', access, ...csrf, acceptContent(['image/*']), async (c) => {
     const id = getCookie(c, KIOSK_COOKIE);
     if (!id || !KIOSK_ID.test(id)) return c.json({ error: { code: 'no_kiosk_session', message: 'no kiosk session: reload the kiosk page' } }, 400);
     const bytes = new Uint8Array(await c.req.arrayBuffer());

@@ -1,7 +1,6 @@
 // Login and logout for the admin pages, on the API's sessions (same cookie, same lockout).
 import { Hono } from 'hono';
 import { remoteAddress } from '../../server/auth.js';
-import { limitBody } from '../../server/validation.js';
 import type { AppDeps } from '../../server/types.js';
 import { loginPage } from '../../../views/login.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
@@ -11,7 +10,7 @@ import type { WebEnv } from '../types.js';
 
 export function loginRoutes({ auth, config }: AppDeps): Hono<WebEnv> {
   const app = new Hono<WebEnv>();
-  const csrf = requireCsrf(() => auth.opts.secret);
+  const csrf = requireCsrf(() => auth.opts.secret, config.limits.maxJsonBytes);
 
   app.get('/login', async (c) => {
     const next = safeNext(c.req.query('next'));
@@ -19,7 +18,7 @@ export function loginRoutes({ auth, config }: AppDeps): Hono<WebEnv> {
     return c.html(loginPage({ csrf: csrfOf(c), next, configured: auth.configured }));
   });
 
-  app.post('/login', limitBody(config.limits.maxJsonBytes), ...csrf, async (c) => {
+  app.post('/login', ...csrf, async (c) => {
     const form = await readForm(c);
     const next = safeNext(form.str('next'));
     const page = (status: 401 | 429 | 400, error: string) => c.html(loginPage({ csrf: csrfOf(c), next, configured: auth.configured, error }), status);
@@ -27,11 +26,10 @@ export function loginRoutes({ auth, config }: AppDeps): Hono<WebEnv> {
     const password = form.str('password') ?? '';
     if (!password) return page(400, 'Enter the password.');
     const client = remoteAddress(c) ?? 'unknown';
-    const wait = auth.lockedFor(client);
-    if (wait > 0) return page(429, `Too many failed logins: try again in ${Math.ceil(wait / 60000)} min.`);
-    const session = await auth.login(password, client);
-    if (!session) return page(401, 'Wrong password.');
-    await auth.setCookie(c, session.token);
+    const r = await auth.login(password, client);
+    if (!r.ok && r.lockedMs > 0) return page(429, `Too many failed logins: try again in ${Math.ceil(r.lockedMs / 60000)} min.`);
+    if (!r.ok) return page(401, 'Wrong password.');
+    await auth.setCookie(c, r.token);
     return c.redirect(next, 303);
   });
 

@@ -34,7 +34,7 @@ export function modelRoutes(deps: AppDeps): Hono<WebEnv> {
   const { service, config, auth, models } = deps;
   const app = new Hono<WebEnv>();
   const admin = requireAdminPage(auth);
-  const csrf = requireCsrf(() => auth.opts.secret);
+  const csrf = requireCsrf(() => auth.opts.secret, config.limits.maxJsonBytes);
 
   const activeMeta = async () => service.embedder?.meta ?? (await readMeta(config.modelDir));
 

@@ -37,7 +37,7 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
   const { service, config, auth } = deps;
   const app = new Hono<WebEnv>();
   const admin = requireAdminPage(auth);
-  const csrf = requireCsrf(() => auth.opts.secret);
+  const csrf = requireCsrf(() => auth.opts.secret, config.limits.maxJsonBytes);
 
   const preview = (metric: 'cosine' | 'euclidean', threshold: number): ThresholdPreview => {
     const meta = service.embedder?.meta;
@@ -115,20 +115,21 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
     const form = await readForm(c);
     const [current, next, repeat] = [form.str('current') ?? '', form.str('password') ?? '', form.str('repeat') ?? ''];
     const client = remoteAddress(c) ?? 'unknown';
-    if (auth.lockedFor(client) > 0) return render(c, { passwordMessage: notice('error', 'Too many wrong passwords: try again later.') }, 429);
-    // auth.login checks the current password and counts failures against this client.
-    const check = await auth.login(current, client);
-    if (!check) return render(c, { passwordMessage: notice('error', 'The current password is wrong.') }, 401);
-    auth.logout(check.token);
+    // Counted against this client like a login.
+    const check = await auth.check(current, client);
+    if (check.lockedMs > 0) return render(c, { passwordMessage: notice('error', 'Too many wrong passwords: try again later.') }, 429);
+    if (!check.ok) return render(c, { passwordMessage: notice('error', 'The current password is wrong.') }, 401);
     const problem = passwordProblem(next) ?? (next !== repeat ? 'the two new passwords differ' : null);
     if (problem) return render(c, { passwordMessage: notice('error', `Not changed: ${problem}.`) }, 400);
     const store = await AdminStore.open(adminFilePath(config));
     await store.setPassword(next);
-    // The store rotated the cookie secret: cookies of other browsers no longer verify.
+    // The store rotated the cookie secret, so other browsers' cookies no longer verify; their
+    // tokens also work as bearer tokens, so every session ends and this browser gets a new one.
     auth.opts.passwordHash = store.passwordHash;
     auth.opts.secret = store.sessionSecret;
+    auth.revokeAll();
     const mine = await auth.login(next, client);
-    if (mine) await auth.setCookie(c, mine.token);
+    if (mine.ok) await auth.setCookie(c, mine.token);
     return c.redirect('/admin/settings?password=changed', 303);
   });
 
