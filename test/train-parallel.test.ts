@@ -82,3 +82,11 @@ test('a gradient worker that dies fails the step instead of hanging it', { timeo
     tm.dispose();
   }
 });
+
+test('micro-batches never leave one image alone (BatchNorm would see a variance of 0)', () => {
+  const sizes = (n: number, micro: number) => microBatches(new Uint8Array(n * 2 * 2 * 3), new Int32Array(n), micro, 2).map((m) => m.labels.length);
+  assert.deepEqual(sizes(17, 8), [8, 9]);
+  assert.deepEqual(sizes(18, 8), [8, 8, 2]);
+  assert.deepEqual(sizes(16, 8), [8, 8]);
+  assert.deepEqual(sizes(1, 8), [1]);
+});

@@ -2,7 +2,7 @@
 // and an exact resume (4 epochs straight == 2 + 2 with a resume between, and == an interrupted run).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readdir, rm, symlink, access } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rename, rm, symlink, access } from 'node:fs/promises';
 import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -12,7 +12,9 @@ import { loadModel } from '../src/model/io.js';
 import { FaceNet, TrainableFaceNet } from '../src/model/facenet.js';
 import { modelConfig } from '../src/model/config.js';
 import { initFromCheckpoint } from '../src/train/init.js';
-import { loadCheckpoint } from '../src/train/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../src/train/checkpoint.js';
+import { PairValidator } from '../src/train/validate.js';
+import { TeacherCache } from '../src/train/teacher-cache.js';
 import { readFlat } from '../src/train/flat.js';
 
 await initBackend({ quiet: true });
@@ -79,11 +81,24 @@ test('training runs, checkpoints, plots, exports, and resumes exactly', async ()
     const report = await initFromCheckpoint(probe, path.join(straight.runDir, 'checkpoints', 'best'), ['a', 'b', 'c']);
     assert.deepEqual(report.fresh, ['arcface.weight']);
     const bestCk = await loadCheckpoint(path.join(straight.runDir, 'checkpoints', 'best'));
+    // Killed between the two renames of a checkpoint swap: the old copy, moved aside, still loads;
+    // the next save puts things back in order.
+    const bestDir = path.join(straight.runDir, 'checkpoints', 'best');
+    await rename(bestDir, `${bestDir}.old`);
+    assert.equal(maxAbsDiff((await loadCheckpoint(bestDir)).params, bestCk.params), 0);
+    await saveCheckpoint(bestDir, bestCk);
+    assert.deepEqual((await readdir(path.join(straight.runDir, 'checkpoints'))).filter((d) => d.startsWith('best')), ['best']);
     const backbone = readFlat([...probe.net.params.trainable.entries()]);
     assert.equal(maxAbsDiff(backbone, bestCk.params.subarray(0, backbone.length)), 0);
     probe.dispose();
     const warm = await train({ ...base(data, path.join(tmp, 'warm')), epochs: 1, init: path.join(straight.runDir, 'checkpoints', 'best') }, { log: quiet, progress: false });
     assert.ok(warm.history[0]!.trainLoss < straight.history[0]!.trainLoss, `warm start ${warm.history[0]!.trainLoss.toFixed(3)} vs cold ${straight.history[0]!.trainLoss.toFixed(3)}`);
+
+    // A teacher cache that lacks training images is refused before any training: those images
+    // would otherwise be pulled towards zero targets.
+    const partial = path.join(tmp, 'teacher-partial.json');
+    await TeacherCache.write(partial, 'test-teacher', 8, [{ path: path.join(data, 'elsewhere.jpg'), embedding: new Float32Array(8).fill(Math.SQRT1_2 / 2) }]);
+    await assert.rejects(train({ ...base(data, path.join(tmp, 'no-teacher')), epochs: 1, teacher: partial }, { log: quiet, progress: false }), /training images have no embedding in .*teacher-partial\.json/);
 
     // Two epochs, then a resume to four.
     const first = await train({ ...base(data, path.join(tmp, 'split-run')), epochs: 2 }, { log: quiet, progress: false });
@@ -144,6 +159,16 @@ test('held-out identities select the epoch and calibrate the exported thresholds
     const roc = (meta.metrics as { roc: { fpr: number[]; tpr: number[] } }).roc;
     assert.ok(roc.fpr.length > 10 && roc.fpr.length === roc.tpr.length);
     assert.equal(roc.fpr.at(-1), 1);
+
+    // A uint8 export's thresholds are those of the uint8 weights it ships, not of the float ones.
+    await exportCheckpoint(r.runDir, path.join(tmp, 'model-u8'), { quantize: 'uint8' });
+    const u8 = await loadModel(path.join(tmp, 'model-u8'));
+    const root = (await readFile(path.join(r.runDir, 'val-pairs.root'), 'utf8')).trim();
+    const pairs = await PairValidator.open(path.join(r.runDir, 'val-pairs.tsv'), root, 64);
+    const shipped = new TrainableFaceNet(u8.net, 4);
+    const cal = (await pairs.calibrate(shipped)).thresholds;
+    shipped.dispose();
+    assert.ok(Math.abs(u8.meta.thresholds!.cosine!.far1e3! - cal.at_far_1e3.cosine) < 1e-6, `${u8.meta.thresholds!.cosine!.far1e3} vs ${cal.at_far_1e3.cosine} on the shipped weights`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

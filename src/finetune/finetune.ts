@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { initBackend } from '../engine/backend.js';
-import { assignVariables, decodeTensors, loadModel, quantizeTensors, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
+import { loadModel, roundTripWeights, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
 import type { FaceNet } from '../model/facenet.js';
 import { modelIdOf } from '../service/embedder.js';
 import { decodeImage } from '../vision/decode.js';
@@ -331,19 +331,6 @@ async function assertNoneErased(galleryDir: string, trainedOn: readonly string[]
 function withoutEmbeddings(m: FinetuneMetrics & { pairEmb?: unknown; trainEmb?: unknown }): FinetuneMetrics {
   const { pairEmb: _p, trainEmb: _t, ...rest } = m;
   return rest;
-}
-
-/** The weights as they will be stored (uint8/float16 rounding), so "after" measures what ships. */
-function roundTripWeights(net: FaceNet, mode: WeightQuantization): void {
-  if (mode === 'none') return;
-  const vars = net.params.all();
-  const { data, specs } = quantizeTensors(vars, mode);
-  const tensors = decodeTensors(data, specs);
-  try {
-    assignVariables(vars, tensors, 'quantisation round trip');
-  } finally {
-    tf.dispose(Object.values(tensors));
-  }
 }
 
 /**

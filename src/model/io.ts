@@ -134,6 +134,19 @@ export function quantizeTensors(named: [string, tf.Tensor][], mode: WeightQuanti
   return { data, specs };
 }
 
+/** Rounds a network's weights as saveModel would store them (uint8/float16), so measurements see what ships. */
+export function roundTripWeights(net: FaceNet, mode: WeightQuantization): void {
+  if (mode === 'none') return;
+  const vars = net.params.all();
+  const { data, specs } = quantizeTensors(vars, mode);
+  const tensors = decodeTensors(data, specs);
+  try {
+    assignVariables(vars, tensors, 'quantisation round trip');
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}
+
 /** Saves the embedder (backbone + BN statistics, no ArcFace head) as a model folder. */
 export async function saveModel(dir: string, net: FaceNet, meta: ModelMeta, opts: { quantize?: WeightQuantization } = {}): Promise<void> {
   await mkdir(dir, { recursive: true });

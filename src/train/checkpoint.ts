@@ -1,8 +1,9 @@
 // Checkpoints hold everything needed to continue a run exactly: parameters (backbone, ArcFace
 // head, BN statistics), Adam moments and step, scheduler state, history, position, config, classes.
-// Each is written to a temporary folder and renamed into place, then `latest.json` is updated,
-// so a crash mid-save leaves the previous checkpoint usable.
+// Each is written to a temporary folder and swapped into place (the old copy moved aside until the
+// new one is in), then `latest.json` is updated, so a crash mid-save leaves a usable checkpoint.
 import { mkdir, readFile, rename, rm, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadTensorFile, saveTensorFile } from '../model/io.js';
@@ -55,11 +56,20 @@ export async function saveCheckpoint(dir: string, ck: Checkpoint): Promise<void>
     tf.dispose(tensors.map(([, t]) => t));
   }
   await writeFileAtomic(path.join(tmp, 'state.json'), JSON.stringify(ck.state, null, 1));
-  await rm(dir, { recursive: true, force: true });
+  // Swap with the old copy moved aside rather than deleted first: at every instant either `dir`
+  // or `dir.old` is a complete checkpoint, and loadCheckpoint falls back to the latter.
+  const old = `${dir}.old`;
+  if (existsSync(dir)) {
+    await rm(old, { recursive: true, force: true });
+    await rename(dir, old);
+  } // else a previous swap died half-way and `old` is the whole copy: keep it until `dir` is back
   await rename(tmp, dir);
+  await rm(old, { recursive: true, force: true });
 }
 
 export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
+  // Killed between saveCheckpoint's two renames: the previous copy is still whole beside it.
+  if (!existsSync(dir) && existsSync(`${dir}.old`)) dir = `${dir}.old`;
   const state = JSON.parse(await readFile(path.join(dir, 'state.json'), 'utf8')) as TrainState;
   const { tensors, extra } = await loadTensorFile(dir, 'tensors');
   try {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { initBackend } from '../engine/backend.js';
 import type { TrainableFaceNet } from '../model/facenet.js';
-import { defaultMeta, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
+import { defaultMeta, roundTripWeights, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
 import { scanDatasets, type DatasetItem } from '../data/dataset.js';
 import { holdOutIdentities, pairsTsv } from '../data/val-pairs.js';
 import { readSplit, splitDataset, writeSplit, type Split } from '../data/split.js';
@@ -76,6 +76,10 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
   const teacher = rawTeacher && cfg.distillCentre ? rawTeacher.centred(split.train.map((it) => it.path)) : rawTeacher;
   if (teacher) {
     const covered = split.train.filter((it) => teacher.get(it.path)).length;
+    // A missing row would be a zero target: a wrong pull in every batch it lands in, not a skip.
+    if (covered < split.train.length) {
+      throw new Error(`${split.train.length - covered} of ${split.train.length} training images have no embedding in ${cfg.teacher}: rebuild it for these data with \`facegate teacher\``);
+    }
     log(`[train] distilling from ${teacher.index.teacher} (${teacher.dim}-d${cfg.distillCentre ? ', centred' : ''}, ${cfg.distillMode}, weight ${cfg.distillWeight}); ${covered}/${split.train.length} training images have a teacher embedding`);
   }
   const tm = trainableFor(cfg, classes.length, teacher?.dim);
@@ -260,8 +264,11 @@ export function microBatches(images: Uint8Array, labels: Int32Array, micro: numb
   const per = size * size * 3;
   const dim = teacher ? teacher.length / labels.length : 0;
   const out: MicroBatch[] = [];
-  for (let i = 0; i < labels.length; i += micro) {
-    const j = Math.min(labels.length, i + micro);
+  for (let i = 0, j = 0; i < labels.length; i = j) {
+    j = Math.min(labels.length, i + micro);
+    // A lone last image would give BatchNorm a batch variance of 0 (the 1x1 layers output beta and
+    // pass no gradient): it joins the micro-batch before it.
+    if (labels.length - j === 1) j++;
     out.push({ images: images.slice(i * per, j * per), labels: labels.slice(i, j), ...(teacher ? { teacher: teacher.slice(i * dim, j * dim) } : {}) });
   }
   return out;
@@ -341,11 +348,14 @@ async function exportBest(
   opts: { loadBest?: boolean; quantize?: WeightQuantization } = {},
 ): Promise<string> {
   // Export the best epoch's weights (selected on verification accuracy when pairs are given).
-  const best = opts.loadBest !== false && state.best ? await loadCheckpoint(path.join(runDir, 'checkpoints', 'best')).catch(() => undefined) : undefined;
-  if (best) {
+  // A missing or unreadable best checkpoint is an error, not a reason to export other weights under its epoch.
+  if (opts.loadBest !== false && state.best) {
+    const best = await loadCheckpoint(path.join(runDir, 'checkpoints', 'best'));
     writeFlat(tm.trainableVariables(), best.params);
     writeFlat(tm.bufferVariables(), best.buffers);
   }
+  // Thresholds and metrics below must describe the weights as stored, after quantisation.
+  roundTripWeights(tm.net, opts.quantize ?? 'none');
   const meta: ModelMeta = defaultMeta(tm.net, cfg.name, new Date().toISOString().slice(0, 10));
   meta.training = {
     run: path.resolve(runDir),
