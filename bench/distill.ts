@@ -4,7 +4,7 @@
 // and the teacher itself, raw and centred. With --proxy, also trains only the run's tail over
 // cached trunk features with each candidate distillation loss (minutes instead of hours), the
 // quick screen behind run v2's choice (docs/training-runs.md).
-//   npm run bench -- distill [--run DIR] [--checkpoint best] [--proxy] [--images 3000] [--epochs 3]
+//   npm run bench -- distill [--run DIR] [--checkpoint best] [--proxy] [--images 3000] [--epochs 3] [--only 'x20,x100']
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -50,6 +50,8 @@ const VARIANTS: Variant[] = [
   { name: 'projection raw x5 (v1)', arcface: 1, mode: 'projection', weight: 5, lr: 1e-4 },
   { name: 'projection centred x5', arcface: 1, mode: 'projection', centred: true, weight: 5, lr: 1e-4 },
   { name: 'projection centred x20', arcface: 1, mode: 'projection', centred: true, weight: 20, lr: 1e-4 },
+  { name: 'projection centred x50', arcface: 1, mode: 'projection', centred: true, weight: 50, lr: 1e-4 },
+  { name: 'projection centred x100', arcface: 1, mode: 'projection', centred: true, weight: 100, lr: 1e-4 },
   { name: 'similarity centred x20', arcface: 1, mode: 'similarity', centred: true, weight: 20, lr: 1e-4 },
   { name: 'similarity centred only', arcface: 0, mode: 'similarity', centred: true, weight: 20, lr: 1e-4 },
 ];
@@ -63,6 +65,7 @@ export async function run(args: string[]): Promise<void> {
       proxy: { type: 'boolean', default: false },
       images: { type: 'string', default: '3000' },
       epochs: { type: 'string', default: '3' },
+      only: { type: 'string' },
     },
   });
   await initBackend({ quiet: true });
@@ -124,7 +127,8 @@ export async function run(args: string[]): Promise<void> {
   const [h, w, c] = trainF.shape;
   const per = h * w * c;
   console.log(`    as trained                  ${score(files, tailEmbeddings(net, heldF), pairs)}`);
-  for (const v of VARIANTS) {
+  const pick = values.only?.split(',').map((x) => x.trim().toLowerCase());
+  for (const v of VARIANTS.filter((x) => !pick || pick.some((q) => x.name.toLowerCase().includes(q)))) {
     writeFlat(tailVars, tail0);
     tm.head.weight.assign(head0);
     const ps = new ParamStore(99);
