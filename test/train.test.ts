@@ -73,6 +73,9 @@ test('training runs, checkpoints, plots, exports, and resumes exactly', async ()
     const exported = await loadModel(path.join(tmp, 'model-last-u8'));
     assert.equal((exported.meta.training as { bestEpoch: number }).bestEpoch, 2);
     assert.equal((exported.meta.weights as { quantization: string }).quantization, 'uint8');
+    // Model ids (name@version) key the gallery's templates: other weights, another version.
+    assert.match(exported.meta.version, /^\d{4}-\d{2}-\d{2}\.[0-9a-f]{8}$/);
+    assert.notEqual(exported.meta.version, meta.version);
     exported.net.dispose();
 
     // A warm start from that run's best checkpoint: the backbone is copied, a head over another

@@ -4,11 +4,12 @@
 // moments into the moving averages. Parameters live here as one Float32Array; the in-thread
 // model is synchronised from it for validation and export.
 import { mkdir, readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { initBackend } from '../engine/backend.js';
 import type { TrainableFaceNet } from '../model/facenet.js';
-import { defaultMeta, roundTripWeights, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
+import { defaultMeta, quantizeTensors, roundTripWeights, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
 import { scanDatasets, type DatasetItem } from '../data/dataset.js';
 import { holdOutIdentities, pairsTsv } from '../data/val-pairs.js';
 import { readSplit, splitDataset, writeSplit, type Split } from '../data/split.js';
@@ -356,7 +357,11 @@ async function exportBest(
   }
   // Thresholds and metrics below must describe the weights as stored, after quantisation.
   roundTripWeights(tm.net, opts.quantize ?? 'none');
-  const meta: ModelMeta = defaultMeta(tm.net, cfg.name, new Date().toISOString().slice(0, 10));
+  // The version is part of the model id that gallery templates are keyed by: the date alone let two
+  // exports of one day share an id. A hash of the stored weights makes the id follow the weights.
+  const stored = quantizeTensors(tm.net.params.all(), opts.quantize ?? 'none').data;
+  const version = `${new Date().toISOString().slice(0, 10)}.${createHash('sha256').update(stored).digest('hex').slice(0, 8)}`;
+  const meta: ModelMeta = defaultMeta(tm.net, cfg.name, version);
   meta.training = {
     run: path.resolve(runDir),
     data: cfg.data,
