@@ -12,6 +12,7 @@ import {
   tarAtFar,
   tenFoldAccuracy,
 } from '../src/eval/metrics.js';
+import { calibrateOnPairs } from '../src/train/validate.js';
 
 const close = (actual: number, expected: number, eps = 1e-12) =>
   assert.ok(Math.abs(actual - expected) <= eps, `expected ${expected}, got ${actual}`);
@@ -258,4 +259,23 @@ test('cosineToEuclidean matches unit vectors', () => {
   close(cosineToEuclidean(0.5), 1, 1e-15);
   assert.equal(cosineToEuclidean(1), 0);
   assert.equal(cosineToEuclidean(-1), 2);
+});
+
+test('calibration counts one person under two folders as one when the pairs say so (VGGFace2 train/ID + test/ID)', () => {
+  const unit = (...v: number[]) => Float32Array.from(v, (x) => x / Math.hypot(...v));
+  const embs = new Map<string, Float32Array>([
+    ['train/A/1.jpg', unit(1, 0.1, 0)],
+    ['train/A/2.jpg', unit(1, 0, 0.1)],
+    ['test/A/3.jpg', unit(1, 0.05, 0.05)],
+    ['test/A/4.jpg', unit(1, -0.1, 0)],
+    ['train/B/1.jpg', unit(0, 1, 0.1)],
+    ['train/B/2.jpg', unit(0.1, 1, 0)],
+  ]);
+  const pairs = [
+    { fold: 0, same: true, a: 'train/A/1.jpg', b: 'test/A/3.jpg' },
+    { fold: 0, same: false, a: 'train/A/2.jpg', b: 'train/B/1.jpg' },
+  ];
+  const t = calibrateOnPairs(embs, pairs, Infinity).thresholds;
+  assert.equal(t.genuine_pairs, 6 + 1, 'A: 4 photos in two folders, 6 pairs; B: 1');
+  assert.equal(t.impostor_pairs, 4 * 2);
 });

@@ -92,7 +92,28 @@ export interface Calibration {
 }
 
 /**
- * Recommended thresholds and the ROC for meta.json from validation embeddings (identity = folder).
+ * Which images show the same person: those in one folder, and those the pairs call the same (a
+ * VGGFace2-style set can hold one person under train/ID and test/ID). Union-find over both.
+ */
+function identityOf(files: readonly string[], pairs: readonly Pair[]): (f: string) => string {
+  const parent = new Map<string, string>();
+  const find = (x: string): string => {
+    let r = x;
+    while (parent.has(r) && parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(x, r);
+    return r;
+  };
+  const union = (a: string, b: string) => {
+    const [ra, rb] = [find(a), find(b)];
+    if (ra !== rb) parent.set(ra, rb);
+  };
+  for (const f of files) union(f, `dir:${path.dirname(f)}`);
+  for (const p of pairs) if (p.same) union(p.a, p.b);
+  return find;
+}
+
+/**
+ * Recommended thresholds and the ROC for meta.json from validation embeddings (identity: see identityOf).
  * FAR 1e-3 needs far more impostor pairs than a pairs file holds, so that threshold and the ROC
  * come from every same/different pair among the images; the best-accuracy threshold comes from
  * the balanced pairs (on all pairs, impostors outnumber genuine ones and "best accuracy" means
@@ -100,6 +121,8 @@ export interface Calibration {
  */
 export function calibrateOnPairs(embs: Map<string, Float32Array>, pairs: Pair[], maxPairs = 400_000): Calibration {
   const byFile = [...embs.entries()];
+  const who = identityOf(byFile.map(([f]) => f), pairs);
+  const ids = byFile.map(([f]) => who(f));
   const genuine: number[] = [];
   const impostor: number[] = [];
   const total = (byFile.length * (byFile.length - 1)) / 2;
@@ -107,7 +130,7 @@ export function calibrateOnPairs(embs: Map<string, Float32Array>, pairs: Pair[],
   let k = 0;
   for (let i = 0; i < byFile.length; i++) {
     for (let j = i + 1; j < byFile.length; j++, k++) {
-      const same = path.dirname(byFile[i]![0]) === path.dirname(byFile[j]![0]);
+      const same = ids[i] === ids[j];
       if (!same && k % stride) continue; // keep every genuine pair, thin the impostors evenly
       (same ? genuine : impostor).push(dot(byFile[i]![1], byFile[j]![1]));
     }
