@@ -11,7 +11,6 @@
 //   6. promote: write models/<name>-ft-<time>/, re-embed the gallery into it, switch active.json
 //      (a running server follows it without a restart).
 import { readFile, rm } from 'node:fs/promises';
-import * as tf from '@tensorflow/tfjs-core';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { initBackend } from '../engine/backend.js';

@@ -134,17 +134,21 @@ export function quantizeTensors(named: [string, tf.Tensor][], mode: WeightQuanti
   return { data, specs };
 }
 
-/** Rounds a network's weights as saveModel would store them (uint8/float16), so measurements see what ships. */
-export function roundTripWeights(net: FaceNet, mode: WeightQuantization): void {
-  if (mode === 'none') return;
+/**
+ * Rounds a network's weights as saveModel would store them (uint8/float16), so measurements see
+ * what ships; returns the stored bytes.
+ */
+export function roundTripWeights(net: FaceNet, mode: WeightQuantization): Uint8Array {
   const vars = net.params.all();
   const { data, specs } = quantizeTensors(vars, mode);
+  if (mode === 'none') return data;
   const tensors = decodeTensors(data, specs);
   try {
     assignVariables(vars, tensors, 'quantisation round trip');
   } finally {
     tf.dispose(Object.values(tensors));
   }
+  return data;
 }
 
 /** Saves the embedder (backbone + BN statistics, no ArcFace head) as a model folder. */

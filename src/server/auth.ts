@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getSignedCookie, setSignedCookie } from 'hono/cookie';
+import { csrf } from 'hono/csrf';
 import type { Access } from '../config/schema.js';
 import { verifyPassword } from '../config/password.js';
 import { errorJson } from './errors.js';
@@ -51,7 +52,7 @@ export class AdminAuth {
   }
 
   /** Milliseconds this client must wait before trying again (0 = may try). */
-  lockedFor(client: string): number {
+  #lockedFor(client: string): number {
     const f = this.#failures.get(client);
     if (!f) return 0;
     const left = f.first + FAILURE_WINDOW_MS - Date.now();
@@ -68,7 +69,7 @@ export class AdminAuth {
    * lockout while the first ones are still being checked.
    */
   async check(password: string, client: string): Promise<{ ok: boolean; lockedMs: number }> {
-    const lockedMs = this.lockedFor(client);
+    const lockedMs = this.#lockedFor(client);
     if (lockedMs > 0) return { ok: false, lockedMs };
     this.#countFailure(client);
     const ok = this.opts.passwordHash !== null && (await verifyPassword(password, this.opts.passwordHash));
@@ -161,18 +162,17 @@ function unauthorized(c: Context, auth: AdminAuth, what: string): Response {
 }
 
 /**
- * Whether a browser request comes from this server's own pages. SameSite=Strict alone is not
- * enough: "site" ignores the port and subdomain, so another service on the kiosk's host could post
- * a form with the admin's cookie. Requests without either header come from non-browser clients,
- * which cannot be made to send someone else's cookie.
+ * hono/csrf as a predicate: does this request come from this server's own pages (Sec-Fetch-Site
+ * same-origin, or an Origin equal to this server's)? SameSite=Strict alone is not enough: "site"
+ * ignores the port and subdomain, so another service on the kiosk's host could post a form with the
+ * admin's cookie. JSON bodies are not checked: a browser sends them cross-origin only after a CORS
+ * preflight, which this server never grants.
  */
-function fromThisOrigin(c: Context): boolean {
-  const site = c.req.header('sec-fetch-site');
-  if (site !== undefined) return site === 'same-origin' || site === 'none';
-  const origin = c.req.header('origin');
-  if (origin === undefined) return true;
+const originCheck = csrf();
+async function fromThisOrigin(c: Context): Promise<boolean> {
   try {
-    return new URL(origin).host === new URL(c.req.url).host;
+    await originCheck(c, async () => {});
+    return true;
   } catch {
     return false;
   }
@@ -183,7 +183,7 @@ export function requireAdmin(auth: AdminAuth): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const s = await auth.session(c);
     if (!s) return unauthorized(c, auth, `${c.req.method} ${c.req.path}`);
-    if (s.via === 'cookie' && c.req.method !== 'GET' && c.req.method !== 'HEAD' && !fromThisOrigin(c)) {
+    if (s.via === 'cookie' && !(await fromThisOrigin(c))) {
       return errorJson(c, 403, 'forbidden', 'cross-origin request refused: use a bearer token, or the pages of this server');
     }
     c.set('admin', true);

@@ -25,16 +25,15 @@ export class TeacherCache {
     return i === undefined ? undefined : this.data.subarray(i * this.dim, (i + 1) * this.dim);
   }
 
-  /** Teacher rows for a batch of paths; zeros (and a count) where an image has none. */
-  gather(paths: string[]): { rows: Float32Array; missing: number } {
+  /** Teacher rows for a batch of paths. A missing row is an error: a zero row would be a target. */
+  gather(paths: string[]): Float32Array {
     const rows = new Float32Array(paths.length * this.dim);
-    let missing = 0;
     paths.forEach((p, k) => {
       const r = this.get(p);
-      if (r) rows.set(r, k * this.dim);
-      else missing++;
+      if (!r) throw new Error(`no teacher embedding for ${p}`);
+      rows.set(r, k * this.dim);
     });
-    return { rows, missing };
+    return rows;
   }
 
   /**

@@ -9,7 +9,7 @@ import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { initBackend } from '../engine/backend.js';
 import type { TrainableFaceNet } from '../model/facenet.js';
-import { defaultMeta, quantizeTensors, roundTripWeights, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
+import { defaultMeta, roundTripWeights, saveModel, type ModelMeta, type WeightQuantization } from '../model/io.js';
 import { scanDatasets, type DatasetItem } from '../data/dataset.js';
 import { holdOutIdentities, pairsTsv } from '../data/val-pairs.js';
 import { readSplit, splitDataset, writeSplit, type Split } from '../data/split.js';
@@ -77,11 +77,11 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
   const teacher = rawTeacher && cfg.distillCentre ? rawTeacher.centred(split.train.map((it) => it.path)) : rawTeacher;
   if (teacher) {
     const covered = split.train.filter((it) => teacher.get(it.path)).length;
-    // A missing row would be a zero target: a wrong pull in every batch it lands in, not a skip.
+    // Refused here, before any training, rather than at the first batch that meets a missing row.
     if (covered < split.train.length) {
       throw new Error(`${split.train.length - covered} of ${split.train.length} training images have no embedding in ${cfg.teacher}: rebuild it for these data with \`facegate teacher\``);
     }
-    log(`[train] distilling from ${teacher.index.teacher} (${teacher.dim}-d${cfg.distillCentre ? ', centred' : ''}, ${cfg.distillMode}, weight ${cfg.distillWeight}); ${covered}/${split.train.length} training images have a teacher embedding`);
+    log(`[train] distilling from ${teacher.index.teacher} (${teacher.dim}-d${cfg.distillCentre ? ', centred' : ''}, ${cfg.distillMode}, weight ${cfg.distillWeight}) for all ${covered} training images`);
   }
   const tm = trainableFor(cfg, classes.length, teacher?.dim);
   if (cfg.init && !resumeFrom) {
@@ -139,7 +139,7 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
       for await (const batch of loader.batches(epoch - 1, startBatch)) {
         if (batch.index >= nBatches) break;
         adam.lr = warmupLr(cfg, state.lr, epoch - 1, batch.index, nBatches);
-        const teacherRows = teacher?.gather(Array.from(batch.items, (i) => split.train[i]!.path)).rows;
+        const teacherRows = teacher?.gather(Array.from(batch.items, (i) => split.train[i]!.path));
         const sums = await engine.compute(params, microBatches(batch.images, batch.labels, cfg.microBatch, cfg.inputSize, teacherRows));
         const inv = 1 / sums.count;
         for (let i = 0; i < sums.grads.length; i++) sums.grads[i]! *= inv;
@@ -356,10 +356,9 @@ async function exportBest(
     writeFlat(tm.bufferVariables(), best.buffers);
   }
   // Thresholds and metrics below must describe the weights as stored, after quantisation.
-  roundTripWeights(tm.net, opts.quantize ?? 'none');
+  const stored = roundTripWeights(tm.net, opts.quantize ?? 'none');
   // The version is part of the model id that gallery templates are keyed by: the date alone let two
   // exports of one day share an id. A hash of the stored weights makes the id follow the weights.
-  const stored = quantizeTensors(tm.net.params.all(), opts.quantize ?? 'none').data;
   const version = `${new Date().toISOString().slice(0, 10)}.${createHash('sha256').update(stored).digest('hex').slice(0, 8)}`;
   const meta: ModelMeta = defaultMeta(tm.net, cfg.name, version);
   meta.training = {
