@@ -54,6 +54,8 @@ export class EfficientFR {
     this.fc = new Dense(ps, 'embedding.fc', inC, cfg.embeddingSize);
     this.bn = new BatchNorm(ps, 'embedding.bn', cfg.embeddingSize);
   }
+  /** No kernel measured to need more than uint8 (see MobileFaceNet.float16Weights). */
+  readonly float16Weights: string[] = [];
   /** Parameters of the last stage and the embedding: what a finetune trains over cached trunk features. */
   get tailPrefixes(): string[] {
     return [`stage${this.stages.length}.`, 'embedding.'];

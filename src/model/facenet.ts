@@ -1,11 +1,11 @@
 // FaceNet = backbone (EfficientFR or MobileFaceNet) + L2 normalisation. Training mode adds the
-// ArcFace head (images, labels -> loss); inference mode maps images to unit 512-d embeddings.
+// ArcFace head (images, labels -> loss); inference mode maps images to unit embeddings.
 import * as tf from '@tensorflow/tfjs-core';
 import { Dense, ForwardContext, ParamStore } from './layers.js';
 import { EfficientFR } from './efficientfr.js';
-import { MobileFaceNet } from './mobilefacenet.js';
+import { MobileFaceNet, type LayerStep } from './mobilefacenet.js';
 import { ArcFaceHead, ArcFaceOptions, ARCFACE_DEFAULTS, l2Normalize } from './arcface.js';
-import { ModelConfig, NORMALIZATION, modelConfig } from './config.js';
+import { ModelConfig, modelConfig } from './config.js';
 
 interface Backbone {
   forward(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D;
@@ -13,6 +13,8 @@ interface Backbone {
   trunk(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D;
   tail(h: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D;
   readonly tailPrefixes: string[];
+  /** Kernels a uint8 export keeps at float16: measured as the ones rounding hurts most. */
+  readonly float16Weights: string[];
 }
 
 function buildBackbone(ps: ParamStore, cfg: ModelConfig): Backbone {
@@ -37,14 +39,30 @@ export class FaceNet {
     return new FaceNet(modelConfig(partial), seed);
   }
 
-  /** uint8-range RGB [N,H,W,3] (any dtype) -> normalised float input, resized if needed. */
+  /**
+   * uint8-range RGB [N,H,W,3] (any dtype) -> the network's input, resized if needed, in the model's
+   * own convention (config.pixels). Every path (embedding, enrollment, eval, training, finetune,
+   * teacher) feeds RGB crops through here, so none of them needs to know that convention.
+   */
   preprocess(images: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
       let x: tf.Tensor4D = tf.cast(images, 'float32');
       const size = this.config.inputSize;
       if (x.shape[1] !== size || x.shape[2] !== size) x = tf.image.resizeBilinear(x, [size, size], true);
-      return tf.div(tf.sub(x, NORMALIZATION.mean), NORMALIZATION.std) as tf.Tensor4D;
+      const { channels, mean, std } = this.config.pixels;
+      if (channels === 'BGR') x = tf.reverse(x, -1);
+      return tf.div(tf.sub(x, mean), std) as tf.Tensor4D;
     });
+  }
+
+  get float16Weights(): string[] {
+    return this.backbone.float16Weights;
+  }
+
+  /** The forward pass as ordered steps (what an importer maps another graph onto); MobileFaceNet only. */
+  steps(): LayerStep[] {
+    if (!(this.backbone instanceof MobileFaceNet)) throw new Error(`variant ${this.config.variant} cannot be imported into (MobileFaceNet only)`);
+    return this.backbone.steps();
   }
 
   /** Raw (unnormalised) embeddings from preprocessed input. */

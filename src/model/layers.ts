@@ -11,7 +11,12 @@ export interface ForwardContext {
   bnStats?: Map<string, [tf.Tensor1D, tf.Tensor1D]>;
   /** When present, conv and dense layers add their multiply-accumulates (for `model info`). */
   macs?: { count: number };
+  /** Inference mode only: sees each BatchNorm's input (re-estimating statistics after an import). */
+  observeBn?: (bn: BatchNorm, x: tf.Tensor) => void;
 }
+
+/** TF's 'same'/'valid', or a number of pixels on every side (PyTorch/ONNX symmetric padding). */
+export type Padding = 'same' | 'valid' | number;
 
 /** Owns every variable of a model, keyed by a stable dotted name. */
 export class ParamStore {
@@ -75,7 +80,7 @@ export class Conv2d {
     outC: number,
     readonly k: number,
     readonly stride = 1,
-    readonly pad: 'same' | 'valid' = 'same',
+    readonly pad: Padding = 'same',
   ) {
     this.w = ps.param(`${name}.w`, () => heNormal([k, k, inC, outC], k * k * inC, ps.nextSeed()));
   }
@@ -94,7 +99,7 @@ export class DepthwiseConv2d {
     channels: number,
     readonly k: number,
     readonly stride = 1,
-    readonly pad: 'same' | 'valid' = 'same',
+    readonly pad: Padding = 'same',
   ) {
     this.w = ps.param(`${name}.w`, () => heNormal([k, k, channels, 1], k * k, ps.nextSeed()));
   }
@@ -144,6 +149,7 @@ export class BatchNorm {
   }
   forward<T extends tf.Tensor>(x: T, ctx: ForwardContext): T {
     if (!ctx.training) {
+      ctx.observeBn?.(this, x);
       return tf.batchNorm(x, this.movingMean, this.movingVar, this.beta, this.gamma, this.eps) as T;
     }
     // One fused kernel on WASM (half the heap of moments + batchNorm); exactly that pair elsewhere.
@@ -155,7 +161,9 @@ export class BatchNorm {
 
 export class PReLU {
   readonly alpha: tf.Variable;
+  readonly channels: number;
   constructor(ps: ParamStore, name: string, channels: number) {
+    this.channels = channels;
     this.alpha = ps.param(`${name}.alpha`, () => tf.fill([channels], 0.25));
   }
   forward<T extends tf.Tensor>(x: T): T {
@@ -167,9 +175,9 @@ export type Activation = 'relu' | 'prelu' | 'none';
 
 /** Conv (regular or depthwise) + BN + activation: the unit both backbones are built from. */
 export class ConvBnAct {
-  private conv: Conv2d | DepthwiseConv2d;
-  private bn: BatchNorm;
-  private prelu?: PReLU;
+  readonly conv: Conv2d | DepthwiseConv2d;
+  readonly bn: BatchNorm;
+  readonly prelu?: PReLU;
   constructor(
     ps: ParamStore,
     name: string,
@@ -177,9 +185,9 @@ export class ConvBnAct {
     outC: number,
     k: number,
     stride: number,
-    private act: Activation,
+    readonly act: Activation,
     depthwise = false,
-    pad: 'same' | 'valid' = 'same',
+    pad: Padding = 'same',
   ) {
     if (depthwise && inC !== outC) throw new Error(`${name}: depthwise conv keeps channels`);
     this.conv = depthwise ? new DepthwiseConv2d(ps, `${name}.dw`, inC, k, stride, pad) : new Conv2d(ps, `${name}.conv`, inC, outC, k, stride, pad);

@@ -4,7 +4,7 @@ import { readFile, access } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
-import type { TrainableFaceNet } from '../model/facenet.js';
+import type { FaceNet, TrainableFaceNet } from '../model/facenet.js';
 import { readPairs, type Pair } from '../eval/pairs.js';
 import { bestThreshold, calibrateThresholds, cosineToEuclidean, rocCurve, tenFoldAccuracy, type CalibratedThresholds } from '../eval/metrics.js';
 import { cosineSimilarity as dot } from '../model/facenet.js';
@@ -62,19 +62,19 @@ export class PairValidator {
     return [...this.crops.values()].filter((c) => c === null).length;
   }
 
-  private async embedAll(tm: TrainableFaceNet): Promise<Map<string, Float32Array>> {
+  private async embedAll(tm: { net: FaceNet }): Promise<Map<string, Float32Array>> {
     const present = [...this.crops.keys()].filter((f) => this.crops.get(f));
     const embs = await tm.net.embedCrops(present.map((f) => ({ data: this.crops.get(f)!, width: this.size, height: this.size })), 32);
     return new Map(present.map((f, i) => [f, embs[i]!]));
   }
 
   /** Recommended thresholds and the ROC for meta.json (see calibrateOnPairs). */
-  async calibrate(tm: TrainableFaceNet, maxPairs = 400_000): Promise<Calibration> {
+  async calibrate(tm: { net: FaceNet }, maxPairs = 400_000): Promise<Calibration> {
     return calibrateOnPairs(await this.embedAll(tm), this.pairs, maxPairs);
   }
 
   /** Embeds each distinct crop once; returns 10-fold accuracy (missing crops count as errors). */
-  async evaluate(tm: TrainableFaceNet): Promise<{ mean: number; std: number }> {
+  async evaluate(tm: { net: FaceNet }): Promise<{ mean: number; std: number }> {
     const byFile = await this.embedAll(tm);
     const scores = this.pairs.map((p) => {
       const a = byFile.get(p.a);

@@ -1,4 +1,4 @@
-// `facegate model info | export | list | use FOLDER | rollback`: parameters and multiply-adds per
+// `facegate model info | export | import | list | use FOLDER | rollback`: parameters and multiply-adds per
 // variant, exporting a checkpoint, and the versions under models/ (which one is active). `use` and
 // `rollback` only rewrite models/active.json: a server following it switches within a second.
 import type { Command } from 'commander';
@@ -80,6 +80,64 @@ export function register(program: Command): void {
     .action(async (o: { run: string; out: string; checkpoint: string; quantize: 'none' | 'float16' | 'uint8' }) => {
       const { exportCheckpoint } = await import('../../train/trainer.js');
       console.log(await exportCheckpoint(o.run, o.out, { checkpoint: o.checkpoint, quantize: o.quantize }));
+    });
+
+  model
+    .command('import')
+    .description('build our own trainable network from an ONNX face embedder (MobileFaceNet), as a model folder')
+    .argument('<onnx>', 'the .onnx file')
+    .requiredOption('--out <dir>', 'model folder to write (e.g. models/mobilefacenet-import)')
+    // ONNX does not record the input convention: the publisher's documentation does, so it is stated here.
+    .requiredOption('--channels <order>', 'channel order the network expects: RGB | BGR')
+    .requiredOption('--mean <v>', 'input is (pixel - mean) / std', Number.parseFloat)
+    .requiredOption('--std <v>', 'input is (pixel - mean) / std', Number.parseFloat)
+    .option('--name <name>', 'model name in meta.json (default: the folder name)')
+    .option('--calibrate <dirs...>', 'aligned training crops (identity-per-folder): measure BatchNorm statistics so training can continue from the import')
+    .option('--calibrate-images <n>', 'crops for the BatchNorm statistics', (v) => Number.parseInt(v, 10), 2048)
+    .option('--val-pairs <file>', 'validation pairs (fold, same, path1, path2) for the thresholds; never the dev pairs')
+    .option('--val-root <dir>', 'folder the validation pair paths are relative to')
+    .option('--quantize <mode>', 'weights as none | float16 | uint8', 'none')
+    .option('--provenance <json>', 'JSON file: where the weights came from, training data, licence notes (copied into meta.json)')
+    .action(async (file: string, o: { out: string; channels: string; mean: number; std: number; name?: string; calibrate?: string[]; calibrateImages: number; valPairs?: string; valRoot?: string; quantize: string; provenance?: string }) => {
+      const { z } = await import('zod');
+      const { PixelsSchema } = await import('../../model/config.js');
+      const { OnnxImportError } = await import('../../model/import/onnx-graph.js');
+      const pixels = PixelsSchema.safeParse({ channels: o.channels.toUpperCase(), mean: o.mean, std: o.std });
+      const quantize = z.enum(['none', 'float16', 'uint8']).safeParse(o.quantize);
+      const problems = [
+        !pixels.success && '--channels must be RGB or BGR, and --mean/--std numbers (std > 0)',
+        !quantize.success && '--quantize must be none, float16 or uint8',
+        Boolean(o.valPairs) !== Boolean(o.valRoot) && '--val-pairs and --val-root go together',
+      ].filter(Boolean);
+      if (problems.length || !pixels.success || !quantize.success) {
+        console.error(`error: ${problems.join('; ')}`);
+        process.exitCode = 2;
+        return;
+      }
+      const { readFile } = await import('node:fs/promises');
+      const path = await import('node:path');
+      const { initBackend } = await import('../../engine/backend.js');
+      const { importOnnxModel } = await import('../../model/import/import-model.js');
+      await initBackend();
+      try {
+        const r = await importOnnxModel({
+          file,
+          out: o.out,
+          name: o.name ?? path.basename(path.resolve(o.out)),
+          pixels: pixels.data,
+          calibrate: o.calibrate ? { data: o.calibrate, images: o.calibrateImages } : undefined,
+          valPairs: o.valPairs && o.valRoot ? { file: o.valPairs, root: o.valRoot } : undefined,
+          quantize: quantize.data,
+          provenance: o.provenance ? (JSON.parse(await readFile(o.provenance, 'utf8')) as Record<string, unknown>) : undefined,
+          log: (l) => console.error(l),
+        });
+        const t = r.meta.thresholds?.cosine?.far1e3;
+        console.log(`${r.dir}: ${r.meta.name} ${r.meta.version}, ${r.report.embeddingSize}-d, ${(r.report.parameters / 1e6).toFixed(2)}M parameters` + (t !== undefined ? `, cosine threshold ${t.toFixed(3)} at FAR 1e-3 on the validation pairs` : ''));
+      } catch (err) {
+        if (!(err instanceof OnnxImportError)) throw err;
+        console.error(`error: ${file}: ${err.message}`);
+        process.exitCode = 2;
+      }
     });
 
   withRegistryOptions(model.command('list').description('model versions under models/, the active one marked *')).action((o: RegistryFlags) =>
