@@ -13,6 +13,7 @@ import {
   cropRescale,
   drawAugmentParams,
   flipHorizontal,
+  lowResolution,
   rotate,
   type RgbImage,
 } from '../src/data/augment.js';
@@ -112,7 +113,7 @@ test('augment: flip, rotate, crop and colour jitter do what they say', async () 
 
 test('augment: config defaults and parameter draws', () => {
   const cfg = augmentConfig();
-  assert.deepEqual(cfg, { duplicateFraction: 0.75, rotateDeg: 10, flip: true, randomFlip: false, colorJitter: 0, cropScale: 0 });
+  assert.deepEqual(cfg, { duplicateFraction: 0.75, rotateDeg: 10, flip: true, randomFlip: false, colorJitter: 0, cropScale: 0, lowRes: 0, lowResFactor: [2, 4] });
   assert.throws(() => augmentConfig({ duplicateFraction: 2 }));
   const rng = new Rng(3);
   for (let i = 0; i < 200; i++) {
@@ -131,6 +132,36 @@ test('augment: config defaults and parameter draws', () => {
     assert.ok(p.crop!.scale >= 0.9 && p.crop!.scale <= 1);
   }
   assert.ok(flips > 150 && flips < 250, `${flips} of 400 flipped`);
+  // Low-resolution views: drawn with their probability, factors within the range.
+  const lr = augmentConfig({ duplicateFraction: 0, lowRes: 0.5 });
+  let low = 0;
+  for (let i = 0; i < 400; i++) {
+    const p = drawAugmentParams(rng, lr, false);
+    if (!p) continue;
+    low++;
+    assert.ok(p.lowRes! >= 2 && p.lowRes! <= 4, `factor ${p.lowRes}`);
+  }
+  assert.ok(low > 150 && low < 250, `${low} of 400 at low resolution`);
+});
+
+test('augment: a low-resolution view keeps the size and the picture, and loses the fine detail', async () => {
+  const face: RgbImage = { data: await sharpDecode(path.join(faces94, 'anpage/anpage.1.jpg')), width: S, height: S };
+  const low = lowResolution(face, 4);
+  assert.equal(low.width, face.width);
+  assert.equal(low.height, face.height);
+  // Same picture: the mean stays, the pixels stay close on average...
+  const mean = (img: RgbImage): number => img.data.reduce((a, b) => a + b, 0) / img.data.length;
+  assert.ok(Math.abs(mean(low) - mean(face)) < 2, `${mean(low)} vs ${mean(face)}`);
+  // ...and the neighbour-to-neighbour differences (fine detail) shrink.
+  const detail = (img: RgbImage): number => {
+    let d = 0;
+    for (let i = 3; i < img.data.length; i++) d += Math.abs(img.data[i]! - img.data[i - 3]!);
+    return d / img.data.length;
+  };
+  assert.ok(detail(low) < detail(face) * 0.6, `detail ${detail(low)} vs ${detail(face)}`);
+  assert.ok(detail(lowResolution(face, 2)) > detail(low), 'a factor of 2 keeps more detail than 4');
+  // Applied through applyAugment as the loader does.
+  assert.deepEqual(applyAugment(face, { flip: false, angle: 0, crop: null, jitter: null, lowRes: 4 }).data, low.data);
 });
 
 test('loader: batch shapes, labels and pixels match the files', async () => {

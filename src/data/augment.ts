@@ -23,6 +23,14 @@ export const AugmentConfigSchema = z.object({
   colorJitter: z.number().min(0).max(1).default(0),
   /** 0 = off; s crops a square window of side in [1-s, 1] of the image at a random place and rescales it back. */
   cropScale: z.number().min(0).max(0.5).default(0),
+  /**
+   * 0 = off; the probability that a sample is seen at low resolution: shrunk by a factor drawn in
+   * lowResFactor (area average, as a camera far away or a small photo gives) and scaled back up
+   * (bilinear, as alignment does). A 150 px photo upscaled into a frame lost half its similarity
+   * to its own enrollment with a model that never saw such views.
+   */
+  lowRes: z.number().min(0).max(1).default(0),
+  lowResFactor: z.tuple([z.number().min(1), z.number().min(1)]).default([2, 4]),
 });
 
 export type AugmentConfig = z.infer<typeof AugmentConfigSchema>;
@@ -52,6 +60,8 @@ export interface AugmentParams {
   angle: number;
   crop: CropParams | null;
   jitter: JitterParams | null;
+  /** Downscale factor of a low-resolution view (absent or null = full resolution). */
+  lowRes?: number | null;
 }
 
 /**
@@ -69,8 +79,11 @@ export function drawAugmentParams(rng: Rng, cfg: AugmentConfig, duplicate: boole
     const j = cfg.colorJitter;
     jitter = { brightness: rng.uniform(1 - j, 1 + j), contrast: rng.uniform(1 - j, 1 + j), saturation: rng.uniform(1 - j, 1 + j) };
   }
-  if (!flip && angle === 0 && !crop && !jitter) return null;
-  return { flip, angle, crop, jitter };
+  // Drawn last, and only when enabled, so configs without it keep their exact random streams.
+  let lowRes: number | null = null;
+  if (cfg.lowRes > 0 && rng.next() < cfg.lowRes) lowRes = rng.uniform(cfg.lowResFactor[0], cfg.lowResFactor[1]);
+  if (!flip && angle === 0 && !crop && !jitter && !lowRes) return null;
+  return lowRes ? { flip, angle, crop, jitter, lowRes } : { flip, angle, crop, jitter };
 }
 
 export function flipHorizontal(img: RgbImage): RgbImage {
@@ -214,5 +227,35 @@ export function applyAugment(img: RgbImage, p: AugmentParams): RgbImage {
     out = flipHorizontal(img);
   }
   if (p.jitter) out = colorJitter(out, p.jitter);
+  if (p.lowRes && p.lowRes > 1) out = lowResolution(out, p.lowRes);
   return out;
+}
+
+/** Shrinks by `factor` with an area (box) average, then scales back up to the same size, bilinear. */
+export function lowResolution(img: RgbImage, factor: number): RgbImage {
+  const { width: w, height: h, data } = img;
+  const sw = Math.max(1, Math.round(w / factor));
+  const sh = Math.max(1, Math.round(h / factor));
+  const small = new Uint8Array(sw * sh * 3);
+  for (let y = 0; y < sh; y++) {
+    const y0 = Math.floor((y * h) / sh), y1 = Math.max(y0 + 1, Math.floor(((y + 1) * h) / sh));
+    for (let x = 0; x < sw; x++) {
+      const x0 = Math.floor((x * w) / sw), x1 = Math.max(x0 + 1, Math.floor(((x + 1) * w) / sw));
+      let r = 0, g = 0, b = 0;
+      for (let yy = y0; yy < y1; yy++) {
+        for (let xx = x0; xx < x1; xx++) {
+          const i = (yy * w + xx) * 3;
+          r += data[i];
+          g += data[i + 1];
+          b += data[i + 2];
+        }
+      }
+      const n = (y1 - y0) * (x1 - x0);
+      const o = (y * sw + x) * 3;
+      small[o] = (r / n + 0.5) | 0;
+      small[o + 1] = (g / n + 0.5) | 0;
+      small[o + 2] = (b / n + 0.5) | 0;
+    }
+  }
+  return warpAffine({ data: small, width: sw, height: sh }, cropMap(w, h, { x: 0, y: 0, width: sw, height: sh }), w, h);
 }

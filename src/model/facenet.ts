@@ -127,10 +127,11 @@ export class FaceNet {
 /**
  * Knowledge distillation from a pretrained teacher's (cached) embeddings.
  * 'projection': a learned linear map from our embedding to the teacher's space, loss 1 - cos;
- * 'similarity': match the in-batch cosine-similarity matrices (dimension-free).
+ * 'similarity': match the in-batch cosine-similarity matrices (dimension-free);
+ * 'direct': loss 1 - cos to a teacher in our own embedding space (same dimension).
  */
 export interface DistillOptions {
-  mode: 'projection' | 'similarity';
+  mode: 'projection' | 'similarity' | 'direct';
   teacherDim: number;
   weight: number;
 }
@@ -149,6 +150,9 @@ export class TrainableFaceNet {
   ) {
     this.headParams = new ParamStore(seed);
     this.head = new ArcFaceHead(this.headParams, net.config.embeddingSize, numClasses, arcface);
+    if (distill?.mode === 'direct' && distill.teacherDim !== net.config.embeddingSize) {
+      throw new Error(`direct distillation needs a ${net.config.embeddingSize}-d teacher (ours), got ${distill.teacherDim}-d: use projection or similarity`);
+    }
     if (distill?.mode === 'projection') this.projection = new Dense(this.headParams, 'distill.projection', net.config.embeddingSize, distill.teacherDim);
   }
 
@@ -183,6 +187,7 @@ export class TrainableFaceNet {
   private distillLoss(emb: tf.Tensor2D, teacher: tf.Tensor2D): tf.Scalar {
     return tf.tidy(() => {
       const e = l2Normalize(emb);
+      if (this.distill?.mode === 'direct') return tf.sub(1, tf.mean(tf.sum(tf.mul(e, teacher), 1))) as tf.Scalar;
       if (this.projection) {
         const p = l2Normalize(this.projection.forward(e));
         return tf.sub(1, tf.mean(tf.sum(tf.mul(p, teacher), 1))) as tf.Scalar;

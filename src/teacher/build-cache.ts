@@ -7,6 +7,7 @@ import { scanDatasets } from '../data/dataset.js';
 import { openFaceApi } from '../eval/faceapi-pool.js';
 import { type CropFraming, DEFAULT_FRAMING, type FaceApiTask } from '../eval/peer-faceapi.js';
 import { TeacherCache } from '../train/teacher-cache.js';
+import { openModelTeacher } from './model-teacher.js';
 
 export const TEACHER_NAME = 'face-api';
 export const TEACHER_DIM = 128;
@@ -17,6 +18,8 @@ export interface TeacherOptions {
   out: string;
   /** Inputs are aligned crops (feed the recognition net directly); otherwise photos go through face-api's detector. */
   aligned: boolean;
+  /** One of our model folders as the teacher instead of face-api (aligned crops only). */
+  model?: string;
   framing?: CropFraming;
   /** Worker threads (default: one per core); 0 = this thread. */
   workers?: number;
@@ -56,10 +59,15 @@ export async function buildTeacherCache(opts: TeacherOptions): Promise<TeacherSu
   const t0 = performance.now();
   const ds = await scanDatasets(opts.data);
   const entries = new Map<string, Float32Array>();
+  if (opts.model && !opts.aligned) throw new Error('a model teacher embeds aligned crops: prepare the data and pass --aligned');
+  const modelTeacher = opts.model ? await openModelTeacher(opts.model) : undefined;
+  const teacherName = modelTeacher?.name ?? TEACHER_NAME;
+  const teacherDim = modelTeacher?.dim ?? TEACHER_DIM;
   if ((await exists(opts.out)) && (await exists(`${opts.out}.bin`))) {
     const prev = await TeacherCache.read(opts.out);
-    if (prev.index.teacher !== TEACHER_NAME || prev.dim !== TEACHER_DIM) {
-      throw new Error(`${opts.out} holds ${prev.index.teacher} (${prev.dim}-d) embeddings, not ${TEACHER_NAME} (${TEACHER_DIM}-d); choose another --out`);
+    if (prev.index.teacher !== teacherName || prev.dim !== teacherDim) {
+      modelTeacher?.close();
+      throw new Error(`${opts.out} holds ${prev.index.teacher} (${prev.dim}-d) embeddings, not ${teacherName} (${teacherDim}-d); choose another --out`);
     }
     for (const p of prev.index.paths) entries.set(p, prev.get(p)!.slice());
   }
@@ -74,13 +82,13 @@ export async function buildTeacherCache(opts: TeacherOptions): Promise<TeacherSu
   const save = async () => {
     // Sorted, so the file does not depend on worker timing.
     const rows = [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([path, embedding]) => ({ path, embedding }));
-    await TeacherCache.write(opts.out, TEACHER_NAME, TEACHER_DIM, rows);
+    await TeacherCache.write(opts.out, teacherName, teacherDim, rows);
   };
 
   const framing = opts.framing ?? DEFAULT_FRAMING;
   const chunks: string[][] = [];
   for (let i = 0; i < todo.length; i += CHUNK) chunks.push(todo.slice(i, i + CHUNK));
-  const runner = todo.length ? await openFaceApi({ workers: Math.min(opts.workers ?? availableParallelism(), chunks.length), withDetector: !opts.aligned }) : undefined;
+  const runner = todo.length && !modelTeacher ? await openFaceApi({ workers: Math.min(opts.workers ?? availableParallelism(), chunks.length), withDetector: !opts.aligned }) : undefined;
   let lastSave = performance.now();
   let saving: Promise<void> = Promise.resolve();
   try {
@@ -90,7 +98,7 @@ export async function buildTeacherCache(opts: TeacherOptions): Promise<TeacherSu
         while (next < chunks.length && !opts.signal?.aborted) {
           const files = chunks[next++]!;
           const task: FaceApiTask = opts.aligned ? { mode: 'crop', files, framing } : { mode: 'photo', files };
-          for (const o of await runner!.run(task)) {
+          for (const o of modelTeacher ? await modelTeacher.describe(files) : await runner!.run(task)) {
             if (o.descriptor) entries.set(o.file, o.descriptor);
             else failed.push({ path: o.file, reason: o.reason ?? 'unknown' });
             done++;
@@ -106,6 +114,7 @@ export async function buildTeacherCache(opts: TeacherOptions): Promise<TeacherSu
     );
   } finally {
     await runner?.close();
+    modelTeacher?.close();
     await saving;
     if (todo.length || !(await exists(opts.out))) await save();
   }

@@ -2,7 +2,7 @@
 // Defaults follow the seed: Adam 1e-3, ReduceLROnPlateau(max val acc, 0.5, patience 2),
 // 12% held out (40% of it test), 75% of training images duplicated flipped and rotated.
 import { z } from 'zod';
-import { VARIANTS } from '../model/config.js';
+import { PixelsSchema, VARIANTS } from '../model/config.js';
 
 export const TrainConfigSchema = z.object({
   data: z.array(z.string()).min(1),
@@ -12,6 +12,9 @@ export const TrainConfigSchema = z.object({
   inputSize: z.number().int().min(32).max(448).default(112),
   embeddingSize: z.number().int().min(16).max(2048).default(512),
   width: z.number().positive().default(1),
+  /** Architecture details an imported network brings (see ModelConfig); a warm start must match them. */
+  padding: z.enum(['same', 'symmetric']).default('same'),
+  pixels: PixelsSchema.default({ channels: 'RGB', mean: 127.5, std: 128 }),
   epochs: z.number().int().min(1).default(30),
   batchSize: z.number().int().min(1).default(64),
   /** Images per forward/backward pass (the BatchNorm batch); bounded by the 4 GiB WASM heap. */
@@ -42,14 +45,22 @@ export const TrainConfigSchema = z.object({
   valRoot: z.string().optional(),
   /** Teacher embedding cache (see `facegate teacher`) for knowledge distillation. */
   teacher: z.string().optional(),
-  distillMode: z.enum(['projection', 'similarity']).default('projection'),
+  /**
+   * projection: a learned map into the teacher's space; similarity: match in-batch similarity
+   * matrices; direct: 1 - cos(ours, teacher's), for a teacher in our own space (the network we
+   * warm-started from, kept frozen), which keeps the adapted model near what it started from.
+   */
+  distillMode: z.enum(['projection', 'similarity', 'direct']).default('projection'),
   distillWeight: z.number().min(0).default(5),
   /** Subtract the teacher rows' mean over the training images before matching (see TeacherCache.centred). */
   distillCentre: z.boolean().default(false),
   /**
-   * Start from another run's checkpoint folder (e.g. `models/training/x/checkpoints/best`) instead
-   * of random weights: every tensor of the same name and shape is copied (the ArcFace head only
-   * when the class list is the same); Adam and the schedule start fresh.
+   * Start from another run's checkpoint folder (e.g. `models/training/x/checkpoints/best`) or a
+   * model folder (e.g. an imported network) instead of random weights: every tensor of the same
+   * name and shape is copied (the ArcFace head only when the class list is the same); Adam and the
+   * schedule start fresh. From a model folder, the ArcFace head starts at the class centres of
+   * the starting network's embeddings, so the first steps do not pull a good embedding towards
+   * random class vectors.
    */
   init: z.string().optional(),
   /** Stop after this many batches per epoch (quick experiments and tests). */

@@ -26,7 +26,7 @@ import { loadCheckpoint, markLatest, prunePeriodic, resolveCheckpoint, saveCheck
 import { writeHistory, type EpochRecord } from './history.js';
 import { PairValidator, closedSetBatch } from './validate.js';
 import { TeacherCache } from './teacher-cache.js';
-import { initFromCheckpoint, trainableFor, trainableFromCheckpoint } from './init.js';
+import { initFrom, trainableFor, trainableFromCheckpoint } from './init.js';
 
 export interface TrainOptions {
   /** Run folder or checkpoint folder to continue from. */
@@ -85,7 +85,10 @@ export async function train(input: Partial<TrainConfig> & Pick<TrainConfig, 'dat
   }
   const tm = trainableFor(cfg, classes.length, teacher?.dim);
   if (cfg.init && !resumeFrom) {
-    const r = await initFromCheckpoint(tm, cfg.init, classes);
+    const r = await initFrom(tm, cfg.init, classes, split.train).catch((err: unknown) => {
+      tm.dispose();
+      throw err;
+    });
     log(`[train] initialised ${r.copied} of ${r.total} tensors from ${cfg.init}` + (r.fresh.length ? `; fresh: ${r.fresh.join(', ')}` : ''));
   }
   const trainVars = tm.trainableVariables();

@@ -14,16 +14,17 @@ function parseFraming(v: string): CropFraming {
 export function register(program: Command): void {
   program
     .command('teacher')
-    .description("cache face-api's 128-d descriptors of identity-per-folder datasets for distillation (resumable)")
+    .description("cache a teacher's embeddings (face-api's 128-d descriptors, or one of our models with --model) of identity-per-folder datasets for distillation (resumable)")
     .requiredOption('--data <dirs...>', 'dataset roots, as given to `facegate train --data`')
     .option('--out <file>', 'cache file (a .bin is written beside it)')
     .option('--aligned', 'inputs are ArcFace-aligned crops (from `facegate prepare`): no detection')
+    .option('--model <dir>', 'teacher: one of our model folders (e.g. an imported network) instead of face-api; needs --aligned')
     .option('--framing <how>', 'crop framing for face-api: crop (whole crop resized) | dlib (face-api\'s own box)', parseFraming)
     .option('--workers <n>', 'worker threads (0 = this thread; default one per core)', (v) => Number.parseInt(v, 10))
     .option('--measure-framing', 'only compare the framings on pairs of sampled training identities (AUC) and exit')
     .option('--identities <n>', 'with --measure-framing: identities to sample', (v) => Number.parseInt(v, 10), 40)
     .option('--per-identity <n>', 'with --measure-framing: crops per identity', (v) => Number.parseInt(v, 10), 8)
-    .action(async (o: { data: string[]; out?: string; aligned?: boolean; framing?: CropFraming; workers?: number; measureFraming?: boolean; identities: number; perIdentity: number }) => {
+    .action(async (o: { data: string[]; out?: string; aligned?: boolean; model?: string; framing?: CropFraming; workers?: number; measureFraming?: boolean; identities: number; perIdentity: number }) => {
       if (o.measureFraming) {
         const { measureFramings } = await import('../../teacher/framing.js');
         const t0 = performance.now();
@@ -62,6 +63,7 @@ export function register(program: Command): void {
           data: o.data,
           out: o.out,
           aligned: Boolean(o.aligned),
+          model: o.model,
           framing: o.framing,
           workers: o.workers,
           signal: abort.signal,

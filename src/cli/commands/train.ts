@@ -32,7 +32,7 @@ export function register(program: Command): void {
     .option('--val-pairs <file>', 'verification pairs for per-epoch 10-fold accuracy (selects the best model)')
     .option('--val-root <dir>', 'folder the pairs paths are relative to (prepared crops)')
     .option('--teacher <file>', 'teacher embedding cache for distillation (facegate teacher)')
-    .option('--distill-mode <mode>', 'projection | similarity')
+    .option('--distill-mode <mode>', 'projection | similarity | direct')
     .option('--distill-weight <w>', 'weight of the distillation loss', Number)
     .option('--max-batches <n>', 'stop each epoch after n batches (quick experiments)', int)
     .option('--export <dir>', 'export the best model to this folder (e.g. models/my-model)')
