@@ -4,7 +4,7 @@ import { dotRows, dotRowsBatch, dotSelected } from '../src/match/matvec.js';
 import { dotRowsInt8, int8Value, quantizeQuery, quantizeRows } from '../src/match/int8.js';
 import { hammingAll, querySignCode, signCodes } from '../src/match/binary.js';
 import { smallestIndices, topKIndices } from '../src/match/select.js';
-import { MatchIndex } from '../src/match/search-index.js';
+import { MIN_SIGN_BITS, MatchIndex, coarseFor } from '../src/match/search-index.js';
 import { identify, verify, type Aggregate, type MatchOptions } from '../src/match/identify.js';
 import { cosineToDistance, distanceToCosine, type Metric } from '../src/match/vector.js';
 
@@ -378,4 +378,26 @@ test('int8 and binary coarse search find the same best identity as exact search 
   }
   assert.equal(agreeInt8, queries);
   assert.equal(agreeBinary, queries);
+});
+
+test('128-d rows (the shipped model): coarse search keeps genuine matches just above its threshold, short sign codes scanning int8', () => {
+  const dim = 128;
+  // One template per person; probes at cosine ~0.35 to it, just above the 128-d model's threshold (0.32).
+  const g = randomGallery(12, 3000, 1, dim);
+  const index = MatchIndex.build(g, { prebuild: ['int8', 'binary'] });
+  const r = rng(13);
+  let found = 0;
+  for (let i = 0; i < 60; i++) {
+    const row = Math.floor(r.next() * g.vectors.length);
+    const q = near(r, g.vectors[row], 0.35);
+    const exact = identify(index, q, { threshold: 0.3 });
+    if (exact.identityId === g.identityIds[row]) found++;
+    for (const coarse of ['int8', 'binary'] as const) {
+      const c = identify(index, q, { threshold: 0.3, coarse });
+      assert.deepEqual([c.identityId, c.score], [exact.identityId, exact.score], `${coarse} query ${i}`);
+    }
+  }
+  // Strangers reach cosine ~0.32 among 3000 random 128-d rows, so some probes are not even found exactly.
+  assert.ok(found >= 40, `the exact search finds the planted person (${found}/60)`);
+  assert.deepEqual([coarseFor('binary', dim), coarseFor('binary', 512), coarseFor('int8', dim), MIN_SIGN_BITS > dim], ['int8', 'binary', 'int8', true]);
 });

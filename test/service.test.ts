@@ -198,32 +198,29 @@ test('no tensor growth across 100 verifies', async () => {
   assert.ok(seen.has('multiple_faces') && seen.has('no_face') && seen.has('poor_quality'), [...seen].join());
 });
 
-test('after a model change only the new model\'s templates are compared, and reembed rebuilds them from stored crops', async () => {
+test('after a model change the gallery follows on open: stored crops re-embedded (128-d to 512-d here), old templates kept, new ones compared', async () => {
   const oldModel = service.modelId!;
   const oldTemplates = service.gallery.templates(oldModel);
   await service.close();
   const modelB = await randomModel(path.join(tmp, 'model-b'), 'test-other', 7);
-  service = await FaceService.open(configFor(modelB), { quiet: true });
+  const lines: string[] = [];
+  service = await FaceService.open(configFor(modelB), { quiet: true, log: (l) => lines.push(l) });
   assert.equal(service.modelId, 'test-other@1');
+  assert.ok(lines.some((l) => /re-embedded for test-other@1: \d+ templates from stored crops/.test(l)), lines.join('\n'));
 
   const h = service.health();
-  assert.equal(h.gallery.templates, 0);
-  assert.equal(h.gallery.otherModelTemplates, oldTemplates.length);
-  assert.equal(h.gallery.reembedPending, oldTemplates.length);
-  const before = await service.verify(await photo('amy', 5), { claim: amyId });
-  assert.equal(before.decision, 'denied');
-  assert.equal(before.score, null, 'old-model templates are not compared');
-  assert.match(before.message, /no templates/);
-
-  const r = await service.reembed();
-  assert.equal(r.reembedded, oldTemplates.length);
-  assert.deepEqual(r.failed, []);
+  assert.equal(h.gallery.templates, oldTemplates.length, 're-embedded when the service opened');
+  assert.equal(h.gallery.otherModelTemplates, oldTemplates.length, 'old templates kept for rollback');
+  assert.deepEqual([h.gallery.reembedPending, h.gallery.needEnrollment], [0, 0]);
+  assert.equal(h.model.embeddingSize, 512);
   const fresh = service.gallery.templates('test-other@1');
   assert.deepEqual(fresh.map((t) => t.crop).sort(), oldTemplates.map((t) => t.crop).sort(), 'same crops, new embeddings');
+  assert.ok(fresh.every((t) => t.dim === 512));
   assert.equal(service.getSettings().activeModelId, 'test-other@1');
   assert.equal(service.gallery.templates(oldModel).length, oldTemplates.length, 'old templates kept for rollback');
   const after = await service.verify(await photo('amy', 5), { claim: amyId });
-  assert.equal(typeof after.score, 'number');
+  assert.equal(after.modelId, 'test-other@1');
+  assert.equal(typeof after.score, 'number', 'compared with the re-embedded templates');
   assert.equal(after.decision, 'granted');
   assert.equal((await service.reembed()).reembedded, 0, 'nothing left to do');
 });

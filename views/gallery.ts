@@ -20,6 +20,8 @@ export interface GalleryPage {
   modelId: string | null;
   reembedPending: number;
   otherModelTemplates: number;
+  /** Names of the people the model in use has no template for and no stored crop to re-embed. */
+  needEnrollment: string[];
   message?: Html;
 }
 
@@ -63,11 +65,15 @@ ${p.people.length
     : notice('info', 'Nobody is enrolled yet.')}
 <section class="card" aria-labelledby="reembed-h">
   <h2 id="reembed-h">Re-embed after a model change</h2>
-  <p>${p.reembedPending
-    ? html`<strong>${p.reembedPending}</strong> stored face crops belong to another model. Re-embedding computes their templates with <strong>${p.modelId}</strong> and makes it the active model.`
-    : p.otherModelTemplates
-      ? html`${p.otherModelTemplates} templates of other models have no stored crop: those people must enrol again.`
-      : 'Every template belongs to the model in use.'}</p>
+  ${p.reembedPending
+    ? html`<p><strong>${p.reembedPending}</strong> stored face crops belong to another model. Re-embedding computes their templates with <strong>${p.modelId}</strong> and makes it the active model.</p>`
+    : ''}
+  ${p.needEnrollment.length
+    ? notice('warn', html`No template for <strong>${p.modelId}</strong> and no stored face crop to re-embed: <strong>${p.needEnrollment.join(', ')}</strong> must enrol again.`)
+    : ''}
+  ${p.reembedPending || p.needEnrollment.length || !p.people.length
+    ? ''
+    : html`<p>Everyone enrolled has templates for the model in use.${p.otherModelTemplates ? ` ${p.otherModelTemplates} templates of earlier models are kept for rollback.` : ''}</p>`}
   <form method="post" action="/admin/gallery/reembed">
     ${csrfField(p.csrf)}
     <button type="submit"${p.modelId ? '' : html` disabled`}>Re-embed the gallery</button>

@@ -1,6 +1,7 @@
-// One-bit sign codes of the (centred) gallery rows: 64 bytes per 512-d template, compared by
-// Hamming distance with 32-bit popcounts. Hamming distance tracks the angle between vectors
-// (sign random-projection), so it is a cheap coarse filter ahead of exact re-ranking.
+// One-bit sign codes of the (centred) gallery rows: dim / 8 bytes per template (64 at 512-d, 16 at
+// 128-d), compared by Hamming distance with 32-bit popcounts. Hamming distance tracks the angle
+// between vectors (sign random-projection), so it is a cheap coarse filter ahead of exact
+// re-ranking, given enough bits (MIN_SIGN_BITS in search-index.ts).
 
 export interface SignCodes {
   readonly words: Int32Array;

@@ -1,7 +1,7 @@
 // 1:N identification with open-set rejection, and 1:1 verification, over a MatchIndex.
 // Everything is computed as cosine on unit vectors and converted to the metric's units at the
 // end (distance = sqrt(2 - 2cos)), so both metrics share one kernel and rank identically.
-import { MatchIndex, defaultRerank, type Coarse } from './search-index.js';
+import { MatchIndex, coarseFor, defaultRerank, type Coarse } from './search-index.js';
 import { topKIndices } from './select.js';
 import { cosineToMetric, passesThreshold, type Metric } from './vector.js';
 
@@ -93,7 +93,9 @@ function resolve(opts: MatchOptions) {
 }
 
 export function identify(index: MatchIndex, query: ArrayLike<number>, opts: MatchOptions): IdentifyResult {
-  const { metric, agg, topK, minMargin, coarse, rerank } = resolve(opts);
+  const { metric, agg, topK, minMargin, rerank } = resolve(opts);
+  // Sign codes too short to be a useful filter scan int8 instead, and are re-ranked as such.
+  const coarse = coarseFor(opts.coarse ?? 'exact', index.dim);
   if (index.rows === 0) {
     return { decision: 'unknown', reason: 'empty-gallery', identityId: null, score: null, threshold: opts.threshold, metric, candidates: [] };
   }

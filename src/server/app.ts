@@ -43,6 +43,7 @@ function gaugesOf(service: FaceService): () => Gauge[] {
       { name: 'facegate_model_loaded', help: 'Whether a face model is loaded (1) or not (0).', values: [{ labels: { model: h.model.id ?? '' }, value: h.model.loaded ? 1 : 0 }] },
       { name: 'facegate_gallery_identities', help: 'Enrolled identities.', values: [{ value: h.gallery.identities }] },
       { name: 'facegate_gallery_templates', help: 'Templates under the loaded model.', values: [{ value: h.gallery.templates }] },
+      { name: 'facegate_gallery_need_enrollment', help: 'Enrolled people the loaded model has no template for and no stored crop to re-embed: they must enrol again.', values: [{ value: h.gallery.needEnrollment }] },
       { name: 'facegate_inference_queue_depth', help: 'Requests waiting for or running on the model.', values: [{ value: h.queue }] },
       { name: 'facegate_tensors', help: 'Live TensorFlow.js tensors (steady unless something leaks).', values: [{ value: tf.memory().numTensors }] },
       { name: 'facegate_uptime_seconds', help: 'Seconds since the service started.', values: [{ value: h.uptimeSeconds }] },

@@ -166,8 +166,8 @@ export class ModelManager {
 
   /**
    * Starts following active.json (no-op when pinned). Also catches up once: the file may have
-   * changed since the config was read, and a gallery without templates for the active model (it
-   * was chosen while the server was down) is re-embedded in the background.
+   * changed since the config was read. FaceService.open has already re-embedded the gallery for
+   * the model it loaded; if that failed (it is logged), it is retried here in the background.
    */
   start(): void {
     if (!this.registry || this.#closed) return;

@@ -9,8 +9,9 @@ import { FaceService } from './face-service.js';
 /** Exit codes: 0 ok / granted, 1 denied, 2 refused input or no decision, 3 configuration or internal error. */
 export const EXIT = { ok: 0, denied: 1, refused: 2, error: 3 } as const;
 
+/** Opens the service (re-embedding the gallery first if the model changed: said on stderr), runs fn, closes. */
 export async function withService<T>(config: AppConfig, fn: (s: FaceService) => Promise<T>): Promise<T> {
-  const service = await FaceService.open(config, { quiet: true });
+  const service = await FaceService.open(config, { quiet: true, log: (line) => console.error(`[facegate] ${line}`) });
   try {
     return await fn(service);
   } finally {

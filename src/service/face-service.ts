@@ -36,10 +36,12 @@ import type {
 } from './types.js';
 
 export interface OpenOptions {
-  /** Don't print the backend choice. */
+  /** Don't print the backend choice, nor (without `log`) what opening did to the gallery. */
   quiet?: boolean;
   /** An already loaded embedder (tests, benchmarks); by default config.modelDir is loaded. */
   embedder?: EmbedderSlot;
+  /** Where to say what opening did to the gallery (re-embedding, people who must enrol again); default stderr unless quiet. */
+  log?: (line: string) => void;
 }
 
 export interface EnrollImage {
@@ -121,6 +123,8 @@ export class FaceService {
   #modelOps: Promise<unknown> = Promise.resolve();
   /** Requests decoding their image, not yet in the queue. */
   #decoding = 0;
+  /** Operator messages (OpenOptions.log). */
+  readonly #say: (line: string) => void;
 
   private constructor(
     readonly config: AppConfig,
@@ -128,9 +132,11 @@ export class FaceService {
     slot: EmbedderSlot,
     readonly detector: FaceDetector,
     readonly backend: string,
+    log: (line: string) => void,
   ) {
     this.queue = new InferenceQueue(config.limits.maxQueue);
     this.#model = FaceService.#stateOf(gallery, slot);
+    this.#say = log;
   }
 
   static #stateOf(gallery: Gallery, slot: EmbedderSlot): ModelState {
@@ -146,9 +152,16 @@ export class FaceService {
     const choice = await initBackend({ quiet: opts.quiet });
     const gallery = await translated(() => Gallery.open(config.galleryDir));
     try {
-      const [slot, detector] = await Promise.all([opts.embedder ?? loadEmbedder(config.modelDir), sharedDetector(config.detector)]);
-      const service = new FaceService(config, gallery, slot, detector, describeChoice(choice));
-      await service.#adoptModel();
+      const [loaded, detector] = await Promise.all([opts.embedder ?? loadEmbedder(config.modelDir), sharedDetector(config.detector)]);
+      let slot = loaded;
+      const conflict = slot.loaded ? FaceService.#sizeConflict(gallery, slot.embedder) : null;
+      if (slot.loaded && conflict) {
+        slot.embedder.net.dispose();
+        slot = { loaded: false, dir: slot.embedder.dir, reason: conflict };
+      }
+      const log = opts.log ?? (opts.quiet ? () => {} : (line: string) => console.error(`[facegate] ${line}`));
+      const service = new FaceService(config, gallery, slot, detector, describeChoice(choice), log);
+      await service.#followModel();
       return service;
     } catch (err) {
       await gallery.close();
@@ -172,23 +185,46 @@ export class FaceService {
   }
 
   /**
-   * A gallery with no templates under its active model (new, or never enrolled) switches to this
-   * model and adopts its recommended thresholds. One with another model's templates keeps them
-   * (for rollback) until POST /api/gallery/reembed; meanwhile only this model's templates are compared.
+   * The gallery follows the model it is opened with. Templates are keyed by model id, so after a
+   * model change (an upgrade, `facegate model use` while nothing ran, --model) the new model has
+   * none and would recognise nobody: the stored crops it has no template for are embedded now,
+   * and it becomes the active model with its recommended thresholds (what reembed() does; the old
+   * templates stay for rollback). This runs whenever a service opens, so the server, every CLI
+   * command and the pages all see it. People with no stored crop cannot follow: they are named.
+   * A failure (a read-only or full disk) is reported and leaves the gallery as it was.
    */
-  async #adoptModel(): Promise<void> {
+  async #followModel(): Promise<void> {
     const e = this.embedder;
     if (!e) return;
-    const s = this.gallery.getSettings();
-    if (s.activeModelId === e.modelId) return;
-    if (s.activeModelId && this.gallery.templates(s.activeModelId).length > 0) return;
-    await this.#activate();
+    try {
+      const pending = this.gallery.templatesNeedingReembed(e.modelId).length;
+      if (pending > 0 || this.gallery.getSettings().activeModelId !== e.modelId) {
+        if (pending > 0) this.#say(`model ${e.modelId}: re-embedding ${pending} stored face crops of another model...`);
+        const r = await this.reembed();
+        if (r.reembedded > 0 || r.failed.length > 0) {
+          this.#say(`gallery re-embedded for ${r.modelId}: ${r.reembedded} templates from stored crops, ${r.kept} already there` + (r.failed.length ? `, ${r.failed.length} crops failed` : ''));
+        }
+        for (const f of r.failed) this.#say(`  ${this.gallery.getIdentity(f.identityId)?.name ?? f.identityId}: ${f.reason}`);
+      }
+    } catch (err) {
+      this.#say(`could not re-embed the gallery for ${e.modelId}: ${(err as Error).message}. People enrolled under another model are not recognised until it is (facegate gallery reembed, or the Gallery page)`);
+    }
+    const missing = this.needEnrollment();
+    if (missing.length > 0) {
+      this.#say(`${missing.length} enrolled ${missing.length === 1 ? 'person has' : 'people have'} no template for model ${e.modelId} and no stored face crop to re-embed; enrol them again: ${missing.map((i) => i.name).join(', ')}`);
+    }
   }
 
-  async #activate(): Promise<void> {
-    const e = this.#requireModel();
-    const thresholds = recommendedThresholds(e.meta);
-    await this.gallery.updateSettings({ activeModelId: e.modelId, ...(Object.keys(thresholds).length > 0 && { thresholds }) });
+  /**
+   * Templates of a model id and embeddings of another size would be compared: it happens when
+   * two different models carry the same name@version (e.g. folders without meta.json). Such a
+   * model is refused, with the reason, rather than loaded.
+   */
+  static #sizeConflict(gallery: Gallery, e: Embedder): string | null {
+    const stored = gallery.models().find((m) => m.modelId === e.modelId)?.dim;
+    const size = e.net.config.embeddingSize;
+    if (stored === undefined || stored === size) return null;
+    return `the gallery holds ${stored}-d templates of model ${e.modelId}, but the model in ${e.dir} embeds ${size}-d: two different models share one name@version; give this one its own version in meta.json`;
   }
 
   #requireModel(): Embedder {
@@ -346,18 +382,14 @@ export class FaceService {
     let outcome: VerifyOutcome;
     if (claimed) {
       const r = matcher.verify(a.embedding, claimed.id);
-      const message = r.accepted
-        ? `Welcome, ${claimed.name}`
-        : r.reason === 'no-templates'
-          ? `${claimed.name} has no templates for model ${e.modelId}: re-embed the gallery or enrol again`
-          : 'Face does not match';
+      const message = r.accepted ? `Welcome, ${claimed.name}` : r.reason === 'no-templates' ? this.#notCovered(claimed, e.modelId) : 'Face does not match';
       outcome = { ...base, decision: r.accepted ? 'granted' : 'denied', message, identity: r.accepted ? ref(claimed) : null, score: r.score, threshold: r.threshold };
     } else {
       const r = matcher.identify(a.embedding);
       const who = r.identityId ? this.gallery.getIdentity(r.identityId) : undefined;
       outcome = who
         ? { ...base, decision: 'granted', message: `Welcome, ${who.name}`, identity: ref(who), score: r.score, threshold: r.threshold }
-        : { ...base, decision: 'denied', message: 'Not recognised', score: r.score, threshold: r.threshold };
+        : { ...base, decision: 'denied', message: this.#notRecognised(r.reason, e.modelId), score: r.score, threshold: r.threshold };
     }
     a.timings.match = round(performance.now() - tm);
     a.timings.total = round(a.timings.total + a.timings.match);
@@ -412,7 +444,7 @@ export class FaceService {
     return {
       ...base,
       decision: who ? 'match' : 'unknown',
-      message: (who ? `Best match: ${who.name}` : r.reason === 'empty-gallery' ? 'The gallery is empty' : 'Not recognised') + quality,
+      message: (who ? `Best match: ${who.name}` : r.reason === 'empty-gallery' && this.gallery.listIdentities().length === 0 ? 'The gallery is empty' : this.#notRecognised(r.reason, e.modelId)) + quality,
       identity: who ? ref(who) : null,
       score: r.score,
       threshold: r.threshold,
@@ -562,6 +594,8 @@ export class FaceService {
       let swapped = false;
       try {
         await translated(() => this.gallery.reload());
+        const conflict = FaceService.#sizeConflict(this.gallery, next.embedder);
+        if (conflict) throw new ServiceError('conflict', conflict);
         const early = await this.#embedMissing(next.embedder, (job) => this.#runBehindRequests(job), undefined, opts.onProgress);
         const reembed = await this.#runWhenRoom(async () => {
           await translated(() => this.gallery.reload());
@@ -615,9 +649,7 @@ export class FaceService {
       // Nothing new to embed (e.g. the finetune already wrote this model's templates): only activate.
       await translated(() => this.gallery.updateSettings({ activeModelId: e.modelId, ...withThresholds }));
     }
-    const covered = new Set(this.gallery.templates(e.modelId).map((t) => t.identityId));
-    const needEnrollment = this.gallery.listIdentities().filter((i) => !covered.has(i.id)).map(ref);
-    return { modelId: e.modelId, reembedded: fresh.length, kept: existing.length, failed, needEnrollment };
+    return { modelId: e.modelId, reembedded: fresh.length, kept: existing.length, failed, needEnrollment: this.#uncovered(e.modelId) };
   }
 
   /**
@@ -656,6 +688,40 @@ export class FaceService {
       onProgress?.(i + batch.length, pending.length);
     }
     return { items, embeddings, failed };
+  }
+
+  /** Identities with no template of `modelId`: that model cannot recognise them. */
+  #uncovered(modelId: string): IdentityRef[] {
+    const covered = new Set(this.gallery.templates(modelId).map((t) => t.identityId));
+    return this.gallery.listIdentities().filter((i) => !covered.has(i.id)).map(ref);
+  }
+
+  /** People the loaded model has no template for and no stored crop to re-embed: they must enrol again. */
+  needEnrollment(): IdentityRef[] {
+    const modelId = this.modelId;
+    if (!modelId) return [];
+    const pending = new Set(this.gallery.templatesNeedingReembed(modelId).map((t) => t.identityId));
+    return this.#uncovered(modelId).filter((i) => !pending.has(i.id));
+  }
+
+  /** Why a claimed person has no template of the model, and what to do. */
+  #notCovered(who: IdentityRef, modelId: string): string {
+    const hasCrop = this.gallery.templates().some((t) => t.identityId === who.id && t.crop !== null);
+    return hasCrop
+      ? `${who.name} has no template for model ${modelId} yet: re-embed the gallery (their face crops are stored)`
+      : `${who.name} has no template for model ${modelId} and no stored face crop: enrol ${who.name} again`;
+  }
+
+  /** 'Not recognised', and why when the model has no template at all although people are enrolled. */
+  #notRecognised(reason: string, modelId: string): string {
+    const why = reason === 'empty-gallery' ? this.#noTemplatesAtAll(modelId) : null;
+    return why ? `Not recognised: ${why}` : 'Not recognised';
+  }
+
+  /** Why a search found no template at all although people are enrolled (null: nobody is). */
+  #noTemplatesAtAll(modelId: string): string | null {
+    const people = this.gallery.listIdentities().length;
+    return people === 0 ? null : `none of the ${people} enrolled people has a template for model ${modelId} (re-embed the gallery, or enrol them again)`;
   }
 
   // ---- gallery admin --------------------------------------------------------------------------
@@ -721,6 +787,7 @@ export class FaceService {
         dir: this.slot.loaded ? this.slot.embedder.dir : this.slot.dir,
         error: this.slot.loaded ? null : this.slot.reason,
         variant: this.slot.loaded ? this.slot.embedder.net.config.variant : null,
+        embeddingSize: this.slot.loaded ? this.slot.embedder.net.config.embeddingSize : null,
       },
       backend: this.backend,
       gallery: {
@@ -729,6 +796,7 @@ export class FaceService {
         templates: mine,
         otherModelTemplates: templates.length - mine,
         reembedPending: modelId ? this.gallery.templatesNeedingReembed(modelId).length : 0,
+        needEnrollment: this.needEnrollment().length,
       },
       queue: this.queue.depth,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),

@@ -139,9 +139,14 @@ export interface ModelSwitchOutcome {
 
 export interface HealthReport {
   status: 'ok' | 'no_model';
-  model: { loaded: boolean; id: string | null; dir: string; error: string | null; variant: string | null };
+  /** embeddingSize: dimensions of the loaded model's embeddings (its templates have as many). */
+  model: { loaded: boolean; id: string | null; dir: string; error: string | null; variant: string | null; embeddingSize: number | null };
   backend: string;
-  gallery: { dir: string; identities: number; templates: number; otherModelTemplates: number; reembedPending: number };
+  /**
+   * templates: of the loaded model; reembedPending: stored crops it has no template for yet;
+   * needEnrollment: people it has no template for and whose crops cannot be re-embedded.
+   */
+  gallery: { dir: string; identities: number; templates: number; otherModelTemplates: number; reembedPending: number; needEnrollment: number };
   queue: number;
   uptimeSeconds: number;
   settings: Pick<Settings, 'metric' | 'thresholds'>;

@@ -45,7 +45,15 @@ export function galleryRoutes(deps: AppDeps): Hono<WebEnv> {
   const render = (c: Context<WebEnv>, message?: Html, status: 200 | 400 | 404 | 409 | 500 | 503 = 200) => {
     const h = service.health();
     return c.html(
-      galleryPage({ csrf: csrfOf(c), people: people(), modelId: h.model.id, reembedPending: h.gallery.reembedPending, otherModelTemplates: h.gallery.otherModelTemplates, message }),
+      galleryPage({
+        csrf: csrfOf(c),
+        people: people(),
+        modelId: h.model.id,
+        reembedPending: h.gallery.reembedPending,
+        otherModelTemplates: h.gallery.otherModelTemplates,
+        needEnrollment: service.needEnrollment().map((i) => i.name),
+        message,
+      }),
       status,
     );
   };
