@@ -64,8 +64,8 @@ export function register(program: Command): void {
     );
     console.error(
       h.model.loaded
-        ? `[facegate] model ${h.model.id} (${h.model.variant}); gallery ${h.gallery.dir}: ${h.gallery.identities} identities, ${h.gallery.templates} templates` +
-            (h.gallery.reembedPending ? `; ${h.gallery.reembedPending} crops of another model: POST /api/gallery/reembed` : '')
+        ? `[facegate] model ${h.model.id} (${h.model.variant}, ${h.model.embeddingSize}-d); gallery ${h.gallery.dir}: ${h.gallery.identities} identities, ${h.gallery.templates} templates` +
+            (h.gallery.reembedPending ? `; ${h.gallery.reembedPending} stored crops could not be re-embedded (see above); retry with facegate gallery reembed` : '')
         : `[facegate] NO MODEL: ${h.model.error}. /api/verify, /api/identify and /api/enroll answer 503 until one is there` +
             (config.modelsDir ? ' (it is loaded as soon as it appears).' : ' (then restart).'),
     );
