@@ -15,9 +15,11 @@ import { initBackend } from '../src/engine/backend.js';
 import { createApp } from '../src/server/index.js';
 import { FaceService } from '../src/service/index.js';
 import type { KioskView } from '../src/web/index.js';
-import { BBT, PASSWORD, PageClient, VIDEOS, randomModel , hasFfmpeg } from './fixtures/web/harness.js';
+import { BBT, PASSWORD, PageClient, VIDEOS, randomModel } from './fixtures/web/harness.js';
+import { ffmpeg } from './fixtures/tools.js';
 
-const noFfmpeg = hasFfmpeg ? false : 'ffmpeg is not installed (apt-get install ffmpeg; .ci/run installs it)';
+// The replay camera extracts a video's frames with ffmpeg (.ci/run installs it).
+const noFfmpeg = ffmpeg().skip;
 const VIDEO = path.join(VIDEOS, 'd9.mp4');
 
 let tmp: string;
@@ -83,8 +85,9 @@ test('replay camera: a folder of photos, resized to JPEG; missing sources are Ca
   await assert.rejects(empty.open(), (e: unknown) => e instanceof CameraError && e.code === 'failed' && /no frames/.test(e.message));
 });
 
-test('device camera: with no camera here, opening fails as "missing" with what to do, and leaves no files', async (t) => {
-  if (existsSync('/dev/video0')) t.skip('this machine has /dev/video0: the missing-camera path cannot be shown here');
+const hasCamera = existsSync('/dev/video0') && 'skipped: this machine has /dev/video0, so the missing-camera path cannot be shown here';
+
+test('device camera: with no camera here, opening fails as "missing" with what to do, and leaves no files', { skip: hasCamera }, async () => {
   const cam = new DeviceCamera('/dev/video0', { width: 320, height: 240 });
   const err = await cam.open().then(
     () => null,

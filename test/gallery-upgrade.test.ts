@@ -130,19 +130,19 @@ test('opening the gallery with the 128-d model re-embeds the stored crops; the p
     const howard = await s.verify(await photo('howard', 4), { claim: ids.howard! });
     assert.equal(howard.decision, 'denied');
     assert.equal(howard.score, null);
-    assert.match(howard.message, /howard has no template for model .+ and no stored face crop: enrol howard again/);
+    assert.match(howard.message, /howard has no template for model .+ and no stored face crop: enroll howard again/);
     const who = await s.identify(await photo('howard', 4), { k: 5 });
     assert.deepEqual(who.candidates.map((c) => c.id).sort(), [ids.amy, ids.raj].sort(), 'only people with 128-d templates are candidates');
     assert.notEqual(who.identity?.id, ids.howard);
 
-    // The Gallery page names who must enrol again (and no longer calls the kept 512-d templates crop-less).
+    // The Gallery page names who must enroll again (and no longer calls the kept 512-d templates crop-less).
     const created = createApp({ service: s, config: configFor(SHIPPED, galleryDir), admin: { passwordHash: await hashPassword(PASSWORD), sessionSecret: 'upgrade-test-secret-'.repeat(3) } });
     try {
       const c = new PageClient(created.app);
       await c.login();
       const page = await c.get('/admin/gallery');
       assert.equal(page.status, 200);
-      assert.match(page.text, /no stored face crop to re-embed: <strong>howard<\/strong> must enrol again/);
+      assert.match(page.text, /no stored face crop to re-embed: <strong>howard<\/strong> must enroll again/);
       assert.doesNotMatch(page.text, /stored face crops belong to another model/, 'nothing left to re-embed');
     } finally {
       await created.close();

@@ -391,8 +391,8 @@ test('model page: active model, versions, dev metrics and the training curves im
   const r = await c.get('/admin/model');
   assert.match(r.text, /id="active-model-id">test-random@1</);
   assert.match(r.text, /<td>test-random<\/td><td>test-random@1<\/td>/);
-  assert.match(r.text, /verifAcc/);
-  assert.match(r.text, /0\.8750/);
+  assert.match(r.text, /<th scope="row">Verification accuracy \(held-out identities\)<\/th><td>87\.5%<\/td>/);
+  assert.doesNotMatch(r.text, /verifAcc/, 'a label, not the meta.json key');
   assert.match(r.text, /<img class="curves" src="\/admin\/model\/curves\.svg"/);
   assert.match(r.text, /id="finetune"/);
   const svg = await c.get('/admin/model/curves.svg');

@@ -1,6 +1,7 @@
 // Enrollment: name, guided samples from the kiosk camera with live quality feedback, or uploads;
 // the result lists accepted samples with thumbnails and warns when the face is already enrolled.
 import type { DuplicateMatch, SampleReport } from '../src/service/types.js';
+import { ACCEPTED_FORMATS_TEXT } from '../src/vision/decode.js';
 import { csrfField, fmtScore, html, notice, type Html } from './html.js';
 import { layout } from './layout.js';
 
@@ -62,11 +63,12 @@ ${p.modelLoaded ? '' : notice('warn', 'No face model is loaded: samples can be c
     <fieldset class="upload">
       <legend>Or upload photos</legend>
       <label for="enroll-images">Photos (${p.minSamples} or more good ones, at most ${p.maxImages})</label>
-      <input id="enroll-images" type="file" name="images" accept="image/*" multiple>
+      <input id="enroll-images" type="file" name="images" accept="image/*" multiple aria-describedby="enroll-formats">
+      <p id="enroll-formats" class="muted">${ACCEPTED_FORMATS_TEXT}.</p>
     </fieldset>
   </div>
-  ${p.identity ? '' : html`<label class="inline"><input type="checkbox" name="confirmDuplicate" value="true"> Enrol even if this face matches someone already enrolled</label>`}
-  <button type="submit" class="primary">${p.identity ? 'Add samples' : 'Enrol'}</button>
+  ${p.identity ? '' : html`<label class="inline"><input type="checkbox" name="confirmDuplicate" value="true"> Enroll even if this face matches someone already enrolled</label>`}
+  <button type="submit" class="primary">${p.identity ? 'Add samples' : 'Enroll'}</button>
 </form>
 <section id="enroll-result" aria-live="polite">${p.result ?? ''}</section>`,
   );
@@ -97,6 +99,6 @@ export function duplicateWarning(matches: DuplicateMatch[], samples: SampleRepor
   return html`${notice(
     'warn',
     html`<strong>Possible duplicate.</strong> This face already matches ${matches.map((m, i) => html`${i ? ', ' : ''}<a href="/admin/gallery#${m.id}">${m.name}</a> (score ${fmtScore(m.score)})`)}.
-Nothing was enrolled. If this is a different person, tick “Enrol even if this face matches someone already enrolled” and submit again.`,
+Nothing was enrolled. If this is a different person, tick “Enroll even if this face matches someone already enrolled” and submit again.`,
   )}${samples ? sampleRows(samples) : ''}`;
 }

@@ -69,7 +69,7 @@ ${p.people.length
     ? html`<p><strong>${p.reembedPending}</strong> stored face crops belong to another model. Re-embedding computes their templates with <strong>${p.modelId}</strong> and makes it the active model.</p>`
     : ''}
   ${p.needEnrollment.length
-    ? notice('warn', html`No template for <strong>${p.modelId}</strong> and no stored face crop to re-embed: <strong>${p.needEnrollment.join(', ')}</strong> must enrol again.`)
+    ? notice('warn', html`No template for <strong>${p.modelId}</strong> and no stored face crop to re-embed: <strong>${p.needEnrollment.join(', ')}</strong> must enroll again.`)
     : ''}
   ${p.reembedPending || p.needEnrollment.length || !p.people.length
     ? ''

@@ -26,6 +26,27 @@ export function fmtScore(v: number | null | undefined, digits = 3): string {
   return v === null || v === undefined || !Number.isFinite(v) ? '-' : v.toFixed(digits);
 }
 
+/** Decimals a threshold is shown with (pages, CLI); it is stored at full precision. */
+export const THRESHOLD_DECIMALS = 3;
+
+/** A threshold as text: "0.563" (always three decimals), "-" when there is none. */
+export function fmtThreshold(v: number | null | undefined): string {
+  return fmtScore(v, THRESHOLD_DECIMALS);
+}
+
+/** A threshold as an <input> value: rounded like fmtThreshold, without trailing zeros ("1.1"). */
+export function thresholdFieldValue(v: number): string {
+  return Number.isFinite(v) ? String(Number(v.toFixed(THRESHOLD_DECIMALS))) : '';
+}
+
+/**
+ * The threshold a settings form means: when it posts back the rounded value it was shown, the
+ * stored full-precision threshold stays (saving other settings must not round it to 0.563).
+ */
+export function postedThreshold(posted: number, stored: number): number {
+  return Number.isFinite(stored) && posted === Number(stored.toFixed(THRESHOLD_DECIMALS)) ? stored : posted;
+}
+
 export function pct(v: number): string {
   if (v === 0) return '0%';
   if (v < 0.001) return `${(v * 100).toPrecision(2)}%`;

@@ -4,7 +4,7 @@
 import type { FinetuneMetrics, FinetuneReport } from '../src/finetune/status.js';
 import type { ModelMeta } from '../src/model/io.js';
 import type { FinetuneView, ModelsView, ModelVersionView } from '../src/server/models.js';
-import { csrfField, fmtTime, html, notice, pct, type Html } from './html.js';
+import { csrfField, fmtThreshold, fmtTime, html, notice, pct, type Html } from './html.js';
 import { layout } from './layout.js';
 
 export interface ModelPage {
@@ -17,38 +17,93 @@ export interface ModelPage {
   message?: Html;
 }
 
-/** A nested metric in words (wraps on narrow screens, unlike JSON). An eval record reads as "ours ... · peer ...". */
-function describeMetric(v: Record<string, unknown>): string {
+/** An evaluation record (`facegate eval --record KEY`) in words: "ours ... · peer ... (6000 pairs, date)". */
+function describeEvaluation(v: Record<string, unknown>): string | null {
   const side = (x: unknown): string | null => {
     const o = x as { name?: string; accuracy?: number; accuracy_std?: number; auc?: number; tar_at_far?: Record<string, number> } | undefined;
     if (!o || typeof o.accuracy !== 'number') return null;
     const tar = o.tar_at_far?.['1e-3'];
-    return `${o.name ?? ''}: ${pct(o.accuracy)} ± ${pct(o.accuracy_std ?? 0)}${typeof o.auc === 'number' ? `, AUC ${o.auc.toFixed(3)}` : ''}${typeof tar === 'number' ? `, TAR@FAR 1e-3 ${pct(tar)}` : ''}`;
+    return `${o.name ?? ''}: 10-fold accuracy ${pct(o.accuracy)} ± ${pct(o.accuracy_std ?? 0)}${typeof o.auc === 'number' ? `, AUC ${o.auc.toFixed(3)}` : ''}${typeof tar === 'number' ? `, TAR at FAR 0.1% ${pct(tar)}` : ''}`;
   };
   const ours = side(v.ours);
-  if (ours) {
-    const peer = side(v.peer);
-    return `${ours}${peer ? ` · ${peer}` : ''}${typeof v.count === 'number' ? ` (${v.count} pairs${typeof v.measured === 'string' ? `, ${v.measured}` : ''})` : ''}`;
-  }
+  if (!ours) return null;
+  const peer = side(v.peer);
+  return `${ours}${peer ? ` · ${peer}` : ''}${typeof v.count === 'number' ? ` (${v.count.toLocaleString('en')} pairs${typeof v.measured === 'string' ? `, ${v.measured}` : ''})` : ''}`;
+}
+
+/** Any other nested metric: its numeric and text fields, keys as they are. */
+function describeObject(v: Record<string, unknown>): string {
   return Object.entries(v)
     .filter(([, x]) => typeof x === 'number' || typeof x === 'string')
     .map(([a, x]) => `${a} ${typeof x === 'number' && !Number.isInteger(x) ? x.toFixed(4) : x}`)
     .join(', ');
 }
 
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const count = (v: unknown): string | null => (num(v) === null ? null : (v as number).toLocaleString('en'));
+
+/**
+ * The metrics that training, import, finetune and eval write into meta.json, with the label and
+ * format the page shows them in. Keys not listed here are shown under their own name.
+ */
+const DEV_METRICS: Record<string, { label: string; show: (v: unknown, all: Record<string, unknown>) => string | null }> = {
+  trainAcc: { label: 'Closed-set accuracy (training images)', show: (v) => (num(v) === null ? null : pct(v as number)) },
+  valAcc: { label: 'Closed-set accuracy (validation images)', show: (v) => (num(v) === null ? null : pct(v as number)) },
+  verifAcc: {
+    label: 'Verification accuracy (held-out identities)',
+    show: (v, all) => (num(v) === null ? null : `${pct(v as number)}${num(all.verifStd) !== null ? ` ± ${pct(all.verifStd as number)}` : ''}`),
+  },
+  // Shown with verifAcc; on its own only when there is no accuracy.
+  verifStd: { label: 'Verification accuracy, spread over folds', show: (v, all) => (num(all.verifAcc) !== null || num(v) === null ? null : `± ${pct(v as number)}`) },
+  valPairs: { label: 'Verification pairs', show: (v) => (typeof v === 'string' ? v : null) },
+  calibration: {
+    label: 'Threshold calibration',
+    show: (v) => {
+      const c = v as { genuinePairs?: unknown; impostorPairs?: unknown; tarAtFar1e3?: unknown; bestAccuracy?: unknown } | null;
+      if (!c || typeof c !== 'object') return null;
+      const parts = [
+        count(c.genuinePairs) !== null && count(c.impostorPairs) !== null ? `${count(c.genuinePairs)} genuine and ${count(c.impostorPairs)} impostor pairs` : null,
+        num(c.tarAtFar1e3) !== null ? `true accept rate ${pct(c.tarAtFar1e3 as number)} at false accept rate 0.1%` : null,
+        num(c.bestAccuracy) !== null ? `best accuracy ${pct(c.bestAccuracy as number)}` : null,
+      ].filter((x): x is string => x !== null);
+      return parts.length ? parts.join('; ') : null;
+    },
+  },
+};
+
+const THRESHOLD_ROWS: { metric: 'cosine' | 'euclidean'; key: 'far1e3' | 'bestAccuracy'; label: string }[] = [
+  { metric: 'cosine', key: 'far1e3', label: 'Cosine threshold for a false accept rate of 0.1%' },
+  { metric: 'cosine', key: 'bestAccuracy', label: 'Cosine threshold for the best accuracy' },
+  { metric: 'euclidean', key: 'far1e3', label: 'Euclidean distance threshold for a false accept rate of 0.1%' },
+  { metric: 'euclidean', key: 'bestAccuracy', label: 'Euclidean distance threshold for the best accuracy' },
+];
+
 function metricRows(meta: ModelMeta | null): Html {
   if (!meta) return notice('info', 'No meta.json for the active model.');
-  const rows: [string, string][] = [];
+  const rows: [Html | string, string][] = [];
   const m = (meta.metrics ?? {}) as Record<string, unknown>;
   for (const [k, v] of Object.entries(m)) {
     if (k === 'roc') continue;
-    if (typeof v === 'number') rows.push([k, Number.isInteger(v) ? String(v) : v.toFixed(4)]);
-    else if (typeof v === 'string') rows.push([k, v]);
-    else if (v && typeof v === 'object' && !Array.isArray(v)) rows.push([k, describeMetric(v as Record<string, unknown>)]);
+    const known = Object.hasOwn(DEV_METRICS, k) ? DEV_METRICS[k]! : null;
+    if (known) {
+      const shown = known.show(v, m);
+      if (shown !== null) rows.push([known.label, shown]);
+      continue;
+    }
+    const name = html`<code>${k}</code>`;
+    if (typeof v === 'number') rows.push([name, Number.isInteger(v) ? String(v) : v.toFixed(4)]);
+    else if (typeof v === 'string') rows.push([name, v]);
+    else if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const o = v as Record<string, unknown>;
+      const evaluation = describeEvaluation(o);
+      if (evaluation) rows.push([`Evaluation on ${typeof o.pairs === 'string' ? o.pairs : 'pairs'} (${k})`, evaluation]);
+      else rows.push([name, describeObject(o)]);
+    }
   }
-  const t = meta.thresholds;
-  if (t?.cosine?.far1e3 !== undefined) rows.push(['threshold cosine @ FAR 1e-3', t.cosine.far1e3.toFixed(4)]);
-  if (t?.cosine?.bestAccuracy !== undefined) rows.push(['threshold cosine (best accuracy)', t.cosine.bestAccuracy.toFixed(4)]);
+  for (const r of THRESHOLD_ROWS) {
+    const t = meta.thresholds?.[r.metric]?.[r.key];
+    if (typeof t === 'number') rows.push([r.label, fmtThreshold(t)]);
+  }
   if (meta.roc || m.roc) rows.push(['ROC', 'in meta.json (see Settings for FAR/TAR at the threshold)']);
   if (rows.length === 0) return notice('info', 'meta.json holds no dev metrics.');
   return html`<table class="kv"><tbody>${rows.map(([k, v]) => html`<tr><th scope="row">${k}</th><td>${v}</td></tr>`)}</tbody></table>`;
@@ -72,7 +127,7 @@ function versionsSection(p: ModelPage): Html {
   <h2 id="versions-h">Versions</h2>
   ${m.followError ? notice('warn', m.followError) : ''}
   ${m.versions.length
-    ? html`<div class="table-wrap"><table><thead><tr><th scope="col">Folder</th><th scope="col">Model id</th><th scope="col">Variant</th><th scope="col">Parameters</th><th scope="col">Created</th><th scope="col">Verification</th><th scope="col">Fine-tuned from</th><th scope="col">State</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+    ? html`<div class="table-wrap"><table><thead><tr><th scope="col">Folder</th><th scope="col">Model id</th><th scope="col">Variant</th><th scope="col">Parameters</th><th scope="col">Created</th><th scope="col">Verification accuracy</th><th scope="col">Fine-tuned from</th><th scope="col">State</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
 <tbody>${m.versions.map((v) => versionRow(v, p))}</tbody></table></div>`
     : notice('info', m.following ? html`No model folders in <code>${m.modelsDir}</code>.` : 'No model folders found next to the configured model.')}
   ${m.following

@@ -1,7 +1,7 @@
 // Settings: metric and threshold (with what the threshold means on the model's dev ROC), the
 // kiosk's k-of-n rule, camera source, keeping crops, and the admin password.
 import type { Settings } from '../src/gallery/gallery.js';
-import { csrfField, fmtScore, html, notice, pct, type Html } from './html.js';
+import { csrfField, fmtThreshold, html, notice, pct, thresholdFieldValue, type Html } from './html.js';
 import { layout } from './layout.js';
 
 export interface ThresholdPreview {
@@ -16,9 +16,9 @@ export interface ThresholdPreview {
 }
 
 export function thresholdPreview(p: ThresholdPreview): Html {
-  const rule = p.metric === 'cosine' ? html`accept when cosine similarity ≥ <strong>${fmtScore(p.threshold)}</strong>` : html`accept when distance ≤ <strong>${fmtScore(p.threshold)}</strong>`;
+  const rule = p.metric === 'cosine' ? html`accept when cosine similarity ≥ <strong>${fmtThreshold(p.threshold)}</strong>` : html`accept when distance ≤ <strong>${fmtThreshold(p.threshold)}</strong>`;
   const rec = p.recommended && (p.recommended.far1e3 !== undefined || p.recommended.bestAccuracy !== undefined)
-    ? html`<p class="muted">Model's recommendation (${p.metric}): ${p.recommended.far1e3 !== undefined ? html`${fmtScore(p.recommended.far1e3)} for FAR 0.1%` : ''}${p.recommended.far1e3 !== undefined && p.recommended.bestAccuracy !== undefined ? '; ' : ''}${p.recommended.bestAccuracy !== undefined ? html`${fmtScore(p.recommended.bestAccuracy)} for best accuracy` : ''}.</p>`
+    ? html`<p class="muted">Model's recommendation (${p.metric}): ${p.recommended.far1e3 !== undefined ? html`${fmtThreshold(p.recommended.far1e3)} for FAR 0.1%` : ''}${p.recommended.far1e3 !== undefined && p.recommended.bestAccuracy !== undefined ? '; ' : ''}${p.recommended.bestAccuracy !== undefined ? html`${fmtThreshold(p.recommended.bestAccuracy)} for best accuracy` : ''}.</p>`
     : '';
   if (p.error) return html`<div id="threshold-preview" class="preview-box" aria-live="polite">${notice('error', p.error)}</div>`;
   return html`<div id="threshold-preview" class="preview-box" aria-live="polite">
@@ -34,9 +34,12 @@ ${rec}
 </div>`;
 }
 
-/** The threshold field; `oob` replaces it out of band when the metric changes (each metric has its own threshold). */
+/**
+ * The threshold field; `oob` replaces it out of band when the metric changes (each metric has its own
+ * threshold). It shows the value rounded; posting that back unchanged keeps the stored precision.
+ */
 export function thresholdInput(value: number, oob: boolean): Html {
-  return html`<input id="threshold" name="threshold" type="number" step="any" min="-1" max="2" value="${String(value)}" required${oob ? html` hx-swap-oob="true"` : ''}
+  return html`<input id="threshold" name="threshold" type="number" step="any" min="-1" max="2" value="${thresholdFieldValue(value)}" required${oob ? html` hx-swap-oob="true"` : ''}
       hx-get="/admin/settings/preview" hx-trigger="input changed delay:200ms" hx-include="#settings-form [name=metric], #threshold" hx-target="#threshold-preview" hx-swap="outerHTML">`;
 }
 

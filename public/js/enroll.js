@@ -169,7 +169,7 @@
         if (captures.length >= target) {
           auto = false;
           autoBtn.textContent = 'Guided capture';
-          guide.textContent = `${captures.length} samples captured: enter the name and press “Enrol”.`;
+          guide.textContent = `${captures.length} samples captured: enter the name and press “Enroll”.`;
         }
       }
       await sleep(200);

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, describeChoice } from '../engine/backend.js';
 import { Gallery, type Identity, type NewTemplate, type Settings, type SettingsPatch } from '../gallery/gallery.js';
 import { isId } from '../gallery/ids.js';
-import { BadgeSchema, IdentityPatchSchema, NewIdentitySchema, type IdentityPatch } from '../gallery/schema.js';
+import { BadgeSchema, IdentityPatchSchema, NameSchema, NewIdentitySchema, type IdentityPatch } from '../gallery/schema.js';
 import { GalleryMatcher } from '../match/gallery-matcher.js';
 import { isBetter, passesThreshold, type Metric } from '../match/vector.js';
 import { decodeImage, encodeJpeg, ImageDecodeError } from '../vision/decode.js';
@@ -211,7 +211,7 @@ export class FaceService {
     }
     const missing = this.needEnrollment();
     if (missing.length > 0) {
-      this.#say(`${missing.length} enrolled ${missing.length === 1 ? 'person has' : 'people have'} no template for model ${e.modelId} and no stored face crop to re-embed; enrol them again: ${missing.map((i) => i.name).join(', ')}`);
+      this.#say(`${missing.length} enrolled ${missing.length === 1 ? 'person has' : 'people have'} no template for model ${e.modelId} and no stored face crop to re-embed; enroll them again: ${missing.map((i) => i.name).join(', ')}`);
     }
   }
 
@@ -338,7 +338,12 @@ export class FaceService {
     return { metric: s.metric, threshold: s.thresholds[s.metric] };
   }
 
-  /** An identity id or a badge -> the identity; 404 when nobody has it. */
+  /**
+   * An identity id, a badge or a person's name (case-insensitive, whole name) -> the identity.
+   * 404 when an id or badge-shaped claim matches nobody; 400 for any other claim that matches no
+   * name; 409 (conflict) when the claim could be more than one person: people who share the name,
+   * or one person's badge and another's name. Ids are never guessed.
+   */
   resolveClaim(claim: string): Identity {
     const c = claim.trim();
     if (isId('identity', c)) {
@@ -346,10 +351,22 @@ export class FaceService {
       if (!found) throw new ServiceError('not_found', `no identity ${c}`);
       return found;
     }
-    if (!BadgeSchema.safeParse(c).success) throw new ServiceError('invalid_input', 'claim must be an identity id (i_...) or a badge');
-    const found = this.gallery.findByBadge(c);
-    if (!found) throw new ServiceError('not_found', `no identity with badge ${c}`);
-    return found;
+    const name = NameSchema.safeParse(c);
+    const key = name.success ? name.data.toLowerCase() : null;
+    const byName = key === null ? [] : this.gallery.listIdentities().filter((i) => i.name.toLowerCase() === key);
+    const badgeShaped = BadgeSchema.safeParse(c).success;
+    const byBadge = badgeShaped ? this.gallery.findByBadge(c) : undefined;
+    const matches = [...(byBadge ? [byBadge] : []), ...byName.filter((i) => i.id !== byBadge?.id)];
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length > 1) {
+      const who = matches.map((i) => `${i.id} (${i.name}${i.badge ? `, badge ${i.badge}` : ''})`).join(', ');
+      throw new ServiceError('conflict', `claim "${c}" matches ${matches.length} people: ${who}; claim one of them by id or badge`, {
+        candidates: matches.map((i) => ({ id: i.id, name: i.name, badge: i.badge })),
+      });
+    }
+    if (badgeShaped) throw new ServiceError('not_found', `no identity with badge or name "${c}"`);
+    // An invalid name (control characters, too long) is not echoed back.
+    throw new ServiceError('invalid_input', `claim ${name.success ? `"${c}" ` : ''}is not an identity id (i_...), a badge or the name of an enrolled person`);
   }
 
   // ---- verification ---------------------------------------------------------------------------
@@ -511,7 +528,7 @@ export class FaceService {
     const e = model.embedder;
     const duplicateOf = this.#duplicates(embeddings, model.matcher);
     if (duplicateOf.length > 0 && !req.confirmDuplicate) {
-      throw new ServiceError('duplicate', `this face already matches ${duplicateOf.map((d) => d.name).join(', ')}; send confirmDuplicate=true to enrol anyway`, {
+      throw new ServiceError('duplicate', `this face already matches ${duplicateOf.map((d) => d.name).join(', ')}; send confirmDuplicate=true to enroll anyway`, {
         matches: duplicateOf,
         samples,
       });
@@ -709,7 +726,7 @@ export class FaceService {
     const hasCrop = this.gallery.templates().some((t) => t.identityId === who.id && t.crop !== null);
     return hasCrop
       ? `${who.name} has no template for model ${modelId} yet: re-embed the gallery (their face crops are stored)`
-      : `${who.name} has no template for model ${modelId} and no stored face crop: enrol ${who.name} again`;
+      : `${who.name} has no template for model ${modelId} and no stored face crop: enroll ${who.name} again`;
   }
 
   /** 'Not recognised', and why when the model has no template at all although people are enrolled. */
@@ -721,7 +738,7 @@ export class FaceService {
   /** Why a search found no template at all although people are enrolled (null: nobody is). */
   #noTemplatesAtAll(modelId: string): string | null {
     const people = this.gallery.listIdentities().length;
-    return people === 0 ? null : `none of the ${people} enrolled people has a template for model ${modelId} (re-embed the gallery, or enrol them again)`;
+    return people === 0 ? null : `none of the ${people} enrolled people has a template for model ${modelId} (re-embed the gallery, or enroll them again)`;
   }
 
   // ---- gallery admin --------------------------------------------------------------------------

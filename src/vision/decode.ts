@@ -1,7 +1,10 @@
 // Any photo or frame -> 8-bit RGB. The bytes decide the format (some photos are WebP named
 // .jpg); headers are checked against limits before any pixel is decoded (decompression bombs).
+// The accepted formats are ACCEPTED_IMAGE_FORMATS below: sharp (libvips) decodes most of them;
+// PGM/PPM (pnm.ts) and BMP (decode-bmp.ts) have our own readers, as sharp's libvips lacks both.
 import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
+import { BmpUnsupportedError, decodeBmp, isBmp, readBmpHeader } from './decode-bmp.js';
 import { decodePnm, isPnm, readPnmHeader } from './pnm.js';
 import type { RgbImage } from './types.js';
 
@@ -30,7 +33,30 @@ export const DEFAULT_DECODE_LIMITS: Readonly<DecodeLimits> = Object.freeze({
   maxBytes: 50 * 1024 * 1024,
 });
 
-export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'heif' | 'pnm';
+export type ImageFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'heif' | 'bmp' | 'pnm';
+
+/**
+ * The image formats FaceGate accepts (uploads, API bodies, CLI photos, datasets), recognised from
+ * their bytes whatever the file is called. The one list: refusals name it, docs should quote it.
+ */
+export const ACCEPTED_IMAGE_FORMATS: readonly { format: ImageFormat; name: string; note?: string }[] = [
+  { format: 'jpeg', name: 'JPEG' },
+  { format: 'png', name: 'PNG' },
+  { format: 'webp', name: 'WebP' },
+  { format: 'gif', name: 'GIF', note: 'first frame' },
+  { format: 'tiff', name: 'TIFF' },
+  { format: 'heif', name: 'AVIF', note: 'HEIF with AV1; HEIC is not decoded' },
+  { format: 'bmp', name: 'BMP', note: 'uncompressed or bit fields; not RLE' },
+  { format: 'pnm', name: 'PGM/PPM' },
+];
+
+/** "JPEG, PNG, WebP, GIF, TIFF, AVIF, BMP or PGM/PPM". */
+export const ACCEPTED_FORMATS_TEXT = ((names) => `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`)(ACCEPTED_IMAGE_FORMATS.map((f) => f.name));
+
+/** An 'unsupported' refusal: the reason, then the formats that are accepted. */
+function unsupported(reason: string, source?: string): ImageDecodeError {
+  return new ImageDecodeError('unsupported', `${reason}; accepted formats: ${ACCEPTED_FORMATS_TEXT}`, source);
+}
 
 /** Recognises the container from its magic bytes; undefined when it is none we decode. */
 export function sniffFormat(buf: Uint8Array): ImageFormat | undefined {
@@ -42,6 +68,7 @@ export function sniffFormat(buf: Uint8Array): ImageFormat | undefined {
   if (ascii(0, 4) === 'GIF8') return 'gif';
   if (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*') return 'tiff';
   if (ascii(4, 4) === 'ftyp' && /^(avif|avis|heic|heix|heim|heis|hevc|hevx|mif1|msf1)$/.test(ascii(8, 4))) return 'heif';
+  if (isBmp(buf)) return 'bmp';
   if (isPnm(buf)) return 'pnm';
   return undefined;
 }
@@ -50,7 +77,7 @@ function describeUnknown(buf: Uint8Array): string {
   const head = Buffer.from(buf.subarray(0, 16)).toString('latin1');
   if (/^\s*(<\?xml|<svg)/i.test(head)) return 'SVG is not accepted (vector, not a photo)';
   if (head.startsWith('%PDF')) return 'PDF is not accepted';
-  if (head.startsWith('BM')) return 'BMP is not supported; use JPEG or PNG';
+  if (head.startsWith('BM')) return 'a BMP header of an unknown version';
   if (Buffer.from(buf.subarray(4, 8)).toString('latin1') === 'ftyp') return 'ISO media that is not AVIF/HEIF (a video?)';
   return `unrecognised image format (first bytes ${Buffer.from(buf.subarray(0, 8)).toString('hex')})`;
 }
@@ -69,7 +96,7 @@ function checkSize(width: number, height: number, limits: DecodeLimits, source?:
 function classifySharpError(err: unknown, source?: string): ImageDecodeError {
   const msg = err instanceof Error ? err.message : String(err);
   if (/pixel limit/i.test(msg)) return new ImageDecodeError('too_large', msg, source);
-  if (/unsupported image format|no loader|not a known|not supported/i.test(msg)) return new ImageDecodeError('unsupported', msg, source);
+  if (/unsupported image format|no loader|not a known|not supported/i.test(msg)) return unsupported(msg.split('\n')[0]!, source);
   if (/premature end|truncated|unexpected end|end of (file|stream)|read error|out of data/i.test(msg)) {
     return new ImageDecodeError('corrupt', `truncated image data (${msg.split('\n')[0]})`, source);
   }
@@ -104,7 +131,19 @@ export async function decodeImage(input: Buffer | Uint8Array | string, limits: P
   if (buf.length === 0) throw new ImageDecodeError('empty', 'no bytes', source);
 
   const format = sniffFormat(buf);
-  if (!format) throw new ImageDecodeError('unsupported', describeUnknown(buf), source);
+  if (!format) throw unsupported(describeUnknown(buf), source);
+
+  if (format === 'bmp') {
+    try {
+      const header = readBmpHeader(buf);
+      checkSize(header.width, header.height, lim, source);
+      return decodeBmp(buf, header);
+    } catch (err) {
+      if (err instanceof ImageDecodeError) throw err;
+      if (err instanceof BmpUnsupportedError) throw unsupported(err.message, source);
+      throw new ImageDecodeError('corrupt', (err as Error).message, source);
+    }
+  }
 
   if (format === 'pnm') {
     try {
@@ -126,7 +165,7 @@ export async function decodeImage(input: Buffer | Uint8Array | string, limits: P
     throw classifySharpError(err, source);
   }
   if (meta.format === 'heif' && meta.compression && meta.compression !== 'av1') {
-    throw new ImageDecodeError('unsupported', `HEIF with ${meta.compression} compression is not supported (AVIF is)`, source);
+    throw unsupported(`HEIF with ${meta.compression} compression (HEIC) is not supported`, source);
   }
   // Animated inputs report the height of all frames stacked; pageHeight is one frame.
   checkSize(meta.width ?? 0, meta.pageHeight ?? meta.height ?? 0, lim, source);

@@ -25,7 +25,7 @@ export function register(program: Command): void {
         else {
           console.log(`${out.decision.toUpperCase()}: ${out.message}`);
           for (const c of out.candidates) console.log(`  ${c.passes ? '*' : ' '} ${c.score.toFixed(3)}  ${c.name}  ${c.id}`);
-          if (out.candidates.length) console.log(`  (${out.metric}, threshold ${out.threshold}; * = passes)`);
+          if (out.candidates.length) console.log(`  (${out.metric}, threshold ${out.threshold.toFixed(3)}; * = passes)`);
         }
         return out.decision === 'no_face' ? EXIT.refused : EXIT.ok;
       }),

@@ -105,7 +105,7 @@ export function galleryRoutes(deps: AppDeps): Hono<WebEnv> {
         r.failed.length || r.needEnrollment.length ? 'warn' : 'ok',
         html`Re-embedded ${r.reembedded} templates with ${r.modelId} (${r.kept} already there).
 ${r.failed.length ? html` ${r.failed.length} crops failed.` : ''}
-${r.needEnrollment.length ? html` Must enrol again (no stored crop): ${r.needEnrollment.map((x) => x.name).join(', ')}.` : ''}`,
+${r.needEnrollment.length ? html` Must enroll again (no stored crop): ${r.needEnrollment.map((x) => x.name).join(', ')}.` : ''}`,
       );
       return render(c, msg);
     } catch (err) {

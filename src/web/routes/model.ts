@@ -26,7 +26,7 @@ function switched(out: ModelSwitchOutcome): Html {
     html`Now using <strong>${out.modelId}</strong> (was ${out.from ?? 'none'}).
 ${r ? html` ${r.reembedded} templates re-embedded, ${r.kept} already there.` : ''}
 ${r?.failed.length ? html` ${r.failed.length} crops failed.` : ''}
-${r?.needEnrollment.length ? html` Must enrol again (no stored crop): ${r.needEnrollment.map((x) => x.name).join(', ')}.` : ''}`,
+${r?.needEnrollment.length ? html` Must enroll again (no stored crop): ${r.needEnrollment.map((x) => x.name).join(', ')}.` : ''}`,
   );
 }
 

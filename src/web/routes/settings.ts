@@ -8,7 +8,7 @@ import { passwordProblem } from '../../config/password.js';
 import { remoteAddress } from '../../server/auth.js';
 import type { AppDeps } from '../../server/types.js';
 import { CAMERA_SOURCE_HELP, parseCameraSource } from '../../camera/index.js';
-import { html, notice, type Html } from '../../../views/html.js';
+import { html, notice, postedThreshold, type Html } from '../../../views/html.js';
 import { settingsPage, thresholdInput, thresholdPreview, type ThresholdPreview } from '../../../views/settings.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
 import { isServiceError } from '../frame-check.js';
@@ -97,7 +97,8 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
     try {
       await service.updateSettings({
         metric: v.metric,
-        thresholds: { [v.metric]: v.threshold },
+        // The field shows 3 decimals: the same value posted back keeps the stored full precision.
+        thresholds: { [v.metric]: postedThreshold(v.threshold, service.getSettings().thresholds[v.metric]) },
         kOfN: { k: v.k, n: v.n },
         camera: { source: v.cameraSource },
         keepCrops: form.bool('keepCrops'),
