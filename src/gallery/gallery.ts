@@ -11,6 +11,7 @@
 // so readers (all synchronous) see the last durable state, never a partial one.
 import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { Low } from 'lowdb';
 import type { z } from 'zod';
 import { AtomicJsonFile, TEMP_FILE, atomicWrite, nodeIo, writeError, type FileIo } from './atomic-file.js';
@@ -18,6 +19,7 @@ import { decodeEmbedding, encodeEmbedding } from './embedding-codec.js';
 import { normalizeInPlace } from '../match/vector.js';
 import { GalleryError } from './errors.js';
 import { assertId, childPath, isId, newId } from './ids.js';
+import { ownedByAnotherProcess } from '../owner/lock.js';
 import {
   ActivityEntrySchema,
   ActivityFileSchema,
@@ -49,7 +51,11 @@ export interface GalleryOptions {
    * Default: ['finetune'].
    */
   erasureDirs?: string[];
-  /** Clean up leftovers of interrupted operations when opening (default true). */
+  /**
+   * Clean up leftovers of interrupted operations when opening (default true). Never while
+   * another live process owns the gallery (src/owner): what looks left over may be its write in
+   * progress (the crops of an enrollment are written before gallery.json names them).
+   */
   sweepOnOpen?: boolean;
   /** Temp files older than this are treated as abandoned by a dead writer (default 60 s). */
   staleTempMs?: number;
@@ -306,7 +312,7 @@ export class Gallery {
     await mkdir(abs, { recursive: true });
     const g = new Gallery(abs, opts);
     await g.#load();
-    if (opts.sweepOnOpen ?? true) await g.sweepOrphans();
+    if ((opts.sweepOnOpen ?? true) && !(await ownedByAnotherProcess(abs))) await g.sweepOrphans();
     return g;
   }
 
@@ -759,12 +765,12 @@ export class Gallery {
     return structuredClone(this.#g.settings);
   }
 
-  /** Deep-merges the patch and validates the result (unknown keys are errors). */
+  /** Deep-merges the patch and validates the result (unknown keys are errors). A patch that changes nothing writes nothing. */
   updateSettings(patch: SettingsPatch): Promise<Settings> {
     return this.#exclusive(async () => {
       if (!isPlainObject(patch)) throw new GalleryError('INVALID_INPUT', 'settings patch must be an object');
       const settings = parseWith(SettingsSchema, deepMerge(this.#g.settings, patch), 'settings');
-      await this.#commit({ ...this.#g, settings });
+      if (!isDeepStrictEqual(settings, this.#g.settings)) await this.#commit({ ...this.#g, settings });
       return structuredClone(settings);
     });
   }

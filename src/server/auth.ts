@@ -2,7 +2,10 @@
 // session token, sent back both as a signed HttpOnly SameSite=Strict cookie (the browser pages)
 // and in the JSON body (API clients send it as `Authorization: Bearer <token>`). Sessions live in
 // memory: a restart logs everyone out, which suits a kiosk.
-import { randomBytes } from 'node:crypto';
+// A running server also accepts its local admin token (src/owner: random per start, kept in the
+// gallery's 0600 lock file) as a bearer token, from loopback peers only: that is how the CLI on
+// this machine sends its gallery writes to the server instead of writing the files behind its back.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getSignedCookie, setSignedCookie } from 'hono/cookie';
 import { csrf } from 'hono/csrf';
@@ -44,8 +47,22 @@ export function isLoopback(addr: string | undefined): boolean {
 export class AdminAuth {
   readonly #sessions = new Map<string, number>();
   readonly #failures = new Map<string, { count: number; first: number }>();
+  /** SHA-256 of the local admin token, once set: compared in constant time, never kept in clear. */
+  #localToken: Buffer | null = null;
 
   constructor(readonly opts: AuthOptions) {}
+
+  /** Accepts `token` as an admin bearer token from loopback peers (the CLI on this machine). */
+  acceptLocalToken(token: string): void {
+    if (!/^[A-Za-z0-9_-]{32,100}$/.test(token)) throw new Error('local admin token: 32+ url-safe random characters expected');
+    this.#localToken = createHash('sha256').update(token).digest();
+  }
+
+  /** The local admin token, sent by a loopback peer? */
+  #isLocalToken(token: string, c: Context): boolean {
+    if (!this.#localToken || !isLoopback(remoteAddress(c as Context<AppEnv>))) return false;
+    return timingSafeEqual(createHash('sha256').update(token).digest(), this.#localToken);
+  }
 
   get configured(): boolean {
     return this.opts.passwordHash !== null;
@@ -142,9 +159,10 @@ export class AdminAuth {
   }
 
   /** The session token of this request (bearer header first, then the signed cookie), if valid. */
-  async session(c: Context): Promise<{ token: string; via: 'bearer' | 'cookie' } | null> {
+  async session(c: Context): Promise<{ token: string; via: 'bearer' | 'cookie' | 'local' } | null> {
     const header = c.req.header('authorization');
     const m = header?.match(/^Bearer\s+([A-Za-z0-9_-]{20,100})\s*$/i);
+    if (m && this.#isLocalToken(m[1]!, c)) return { token: m[1]!, via: 'local' };
     if (m && this.valid(m[1])) return { token: m[1]!, via: 'bearer' };
     const cookie = await getSignedCookie(c, this.opts.secret, SESSION_COOKIE);
     if (this.valid(cookie)) return { token: cookie, via: 'cookie' };

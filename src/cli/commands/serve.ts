@@ -54,9 +54,20 @@ export function register(program: Command): void {
     const { startServer } = await import('../../server/start.js');
     const config = configFromFlags(o, { port: o.port, host: o.host });
     if (o.setAdminPassword) await setAdminPassword(adminFilePath(config));
-    const running = await startServer(config, { configFile: o.config });
+    const { OwnerError } = await import('../../owner/index.js');
+    let running: Awaited<ReturnType<typeof startServer>>;
+    try {
+      running = await startServer(config, { configFile: o.config });
+    } catch (err) {
+      // Another server on this gallery: one line, no stack trace.
+      if (!(err instanceof OwnerError)) throw err;
+      console.error(`error: ${err.message}`);
+      process.exitCode = 3;
+      return;
+    }
     const h = running.service.health();
     console.error(`[facegate] serving ${running.url}`);
+    console.error(`[facegate] gallery ${h.gallery.dir} is this server's (pid ${process.pid}) until it stops: facegate enroll / gallery delete / reembed send their writes here (${running.localUrl})`);
     console.error(
       config.modelsDir
         ? `[facegate] following ${running.models.registry!.activeFile} (facegate model use|rollback, finetune promotions): switches without a restart`
