@@ -1,7 +1,7 @@
-// Low-resolution probes: each small/bbt person enrolled from their first three photos, then probed
-// (1:1 against their own enrollment) with their other photos: as uploaded (150 px), upscaled 3.2x
-// into a 640x480 frame (a small photo shown to the camera), and shrunk to 50 px first (a distant
-// face: a third of the detail). Reports each model's genuine scores and decisions.
+// Low-resolution probes, leave one out: each small/bbt person is enrolled from four of their five
+// photos and probed (1:1 against that enrollment) with the fifth: as uploaded (150 px), upscaled
+// 3.2x into a 640x480 frame (a small photo shown to the camera), and shrunk to 50 px first (a
+// distant face: a third of the detail). Reports each model's genuine scores and decisions.
 //   npm run bench -- lowres [--model DIR[,DIR...]]
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -42,20 +42,23 @@ export async function run(args: string[]): Promise<void> {
       for (const who of people) {
         const files = (await readdir(path.join(BBT, who))).filter((f) => f.endsWith('.png')).sort();
         const photos = await Promise.all(files.map((f) => readFile(path.join(BBT, who, f))));
-        let id: string;
-        try {
-          id = (await service.enroll({ name: who, images: photos.slice(0, 3).map((bytes, k) => ({ bytes, file: files[k]! })), confirmDuplicate: true })).identity.id;
-        } catch {
-          continue; // too few usable photos of this person
-        }
-        for (const png of photos.slice(3)) {
-          for (const [k, bytes] of [png, await inFrame(png), await inFrame(png, 50)].entries()) {
+        for (let k = 0; k < photos.length; k++) {
+          let id: string;
+          try {
+            const rest = photos.map((bytes, j) => ({ bytes, file: files[j]! })).filter((_, j) => j !== k);
+            id = (await service.enroll({ name: `${who}-${k}`, images: rest, confirmDuplicate: true })).identity.id;
+          } catch {
+            continue; // too few usable photos of this person without photo k
+          }
+          const png = photos[k]!;
+          for (const [v, bytes] of [png, await inFrame(png), await inFrame(png, 50)].entries()) {
             const out = await service.verify(bytes, { claim: id }).catch(() => null);
             if (!out || out.score === null || out.score === undefined) continue;
-            rows[k]!.tried++;
-            rows[k]!.scores.push(out.score);
-            if (out.decision === 'granted') rows[k]!.granted++;
+            rows[v]!.tried++;
+            rows[v]!.scores.push(out.score);
+            if (out.decision === 'granted') rows[v]!.granted++;
           }
+          await service.deleteIdentity(id);
         }
       }
     } finally {
