@@ -2,7 +2,8 @@
 // and taking over a stale lock (dead pid, reused pid, earlier boot, garbage), racing for one; a
 // server refusing a second server and waiting for a CLI command; the local token honoured from
 // loopback peers only (also over a real socket from this machine's outside address, when it has
-// one); no sweep of a gallery another live process owns. No model is loaded: nothing here needs one.
+// one); no sweep of a gallery another live process owns; a CLI enrollment sent through the server
+// is recorded as source `cli`. No model is loaded: nothing here needs one.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -14,9 +15,10 @@ import { hashPassword, loadConfig } from '../src/config/index.js';
 import { initBackend } from '../src/engine/backend.js';
 import { Gallery } from '../src/gallery/index.js';
 import { breakStale } from '../src/owner/lock.js';
-import { OwnerError, OwnerLock, claimForServer, currentOwner, isAlive, lockPath, useGallery, type OwnerRecord } from '../src/owner/index.js';
+import { OwnerError, OwnerLock, ServerClient, claimForServer, currentOwner, isAlive, lockPath, useGallery, type OwnerRecord } from '../src/owner/index.js';
 import { createApp, startServer, type AppEnv } from '../src/server/index.js';
 import { FaceService } from '../src/service/index.js';
+import { ServiceError } from '../src/service/errors.js';
 
 let tmp: string;
 let n = 0;
@@ -215,5 +217,50 @@ test('a settings patch that changes nothing writes nothing', async () => {
     assert.ok(g.revision > rev);
   } finally {
     await g.close();
+  }
+});
+
+test("an enrollment the CLI sends through the server reaches it as source 'cli'; the route accepts only known sources", async () => {
+  const galleryDir = await freshDir();
+  const config = loadConfig({ env: {}, overrides: { port: 0, host: '127.0.0.1', modelDir: path.join(tmp, 'none'), galleryDir } });
+  const running = await startServer(config, { quiet: true });
+  try {
+    // No model here: the service refuses (no_model) after the route has validated the form; the
+    // source it was asked to record is what counts.
+    const seen: (string | undefined)[] = [];
+    const enroll = running.service.enroll.bind(running.service);
+    running.service.enroll = (req) => {
+      seen.push(req.source);
+      return enroll(req);
+    };
+    const rec = await readRecord(galleryDir);
+    const form = () => {
+      const f = new FormData();
+      f.append('name', 'Ada');
+      f.append('images', new Blob([new Uint8Array([1, 2, 3])]), 'ada1.jpg');
+      return f;
+    };
+    const client = new ServerClient({ pid: rec.pid, url: rec.url!, token: rec.token! });
+    const sent = form();
+    await assert.rejects(client.call('POST', '/api/enroll', sent), (e: unknown) => e instanceof ServiceError && e.code === 'no_model');
+    assert.deepEqual(seen, ['cli'], 'the CLI client marks its enrollments');
+    assert.equal(sent.has('source'), false, "the caller's form is left as it was");
+
+    const post = (f: FormData) => fetch(`${rec.url}/api/enroll`, { method: 'POST', headers: { authorization: `Bearer ${rec.token}` }, body: f });
+    const withSource = (v: string) => {
+      const f = form();
+      f.append('source', v);
+      return f;
+    };
+    assert.equal((await post(form())).status, 503, 'no source: the service is reached');
+    assert.equal((await post(withSource('camera'))).status, 503);
+    assert.equal((await post(withSource('cli'))).status, 503);
+    assert.deepEqual(seen, ['cli', 'upload', 'camera', 'cli'], 'upload by default; camera and cli as sent');
+    const bad = await post(withSource('scanner'));
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /source/);
+    assert.equal(seen.length, 4, 'an unknown source never reaches the service');
+  } finally {
+    await running.close();
   }
 });

@@ -139,11 +139,14 @@ ${previous
 </section>`;
 }
 
-const METRIC_ROWS: { key: keyof FinetuneMetrics; label: string; fmt: (v: number) => string }[] = [
+type ScalarMetric = Exclude<keyof FinetuneMetrics, 'siteMargins'>;
+
+const METRIC_ROWS: { key: ScalarMetric | 'siteMargin'; label: string; fmt: (v: number) => string }[] = [
   { key: 'siteTop1', label: 'Enrolled faces recognised (held-out photos, top-1)', fmt: pct },
   { key: 'siteGenuine', label: 'Mean similarity to their own identity', fmt: (v) => v.toFixed(3) },
   { key: 'siteImpostor', label: 'Mean similarity to the closest other identity', fmt: (v) => v.toFixed(3) },
   { key: 'siteSeparation', label: "Separation of the two (d')", fmt: (v) => v.toFixed(2) },
+  { key: 'siteMargin', label: 'Own minus closest other, per photo (mean)', fmt: (v) => v.toFixed(3) },
   { key: 'baseVerif', label: "Verification accuracy on the base model's pairs", fmt: pct },
 ];
 
@@ -153,9 +156,11 @@ function signed(v: number, fmt: (v: number) => string): string {
 
 /** The before/after figures of a finetune as an HTML table (report.table is the CLI's Markdown of the same). */
 function reportTable(r: FinetuneReport): Html {
+  const value = (m: FinetuneMetrics, key: ScalarMetric | 'siteMargin'): number | null | undefined =>
+    key === 'siteMargin' ? (m.siteMargins?.length ? m.siteMargins.reduce((x, y) => x + y, 0) / m.siteMargins.length : undefined) : m[key];
   const rows = METRIC_ROWS.flatMap(({ key, label, fmt }) => {
-    const b = r.before[key];
-    const a = r.after ? r.after[key] : null;
+    const b = value(r.before, key);
+    const a = r.after ? value(r.after, key) : null;
     if (typeof b !== 'number' && typeof a !== 'number') return [];
     const std = (m: FinetuneMetrics | null) => (key === 'baseVerif' && m && typeof m.baseVerifStd === 'number' ? ` ± ${pct(m.baseVerifStd)}` : '');
     const cell = (v: number | null | undefined, m: FinetuneMetrics | null) => (typeof v === 'number' ? fmt(v) + std(m) : '-');

@@ -9,7 +9,8 @@
 //   5. after: the same measurements; promote only if the site got better and base verification
 //      fell by no more than the tolerance;
 //   6. promote: write models/<name>-ft-<time>/, re-embed the gallery into it, switch active.json
-//      (a running server follows it without a restart).
+//      (a running server follows it without a restart). The gallery write follows the gallery's
+//      one-writer rule (src/owner): see promoteVersion.
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
@@ -22,12 +23,13 @@ import type { RgbImage } from '../vision/types.js';
 import { ModelRegistry } from '../model/registry.js';
 import { Gallery } from '../gallery/gallery.js';
 import type { AppConfig } from '../config/schema.js';
+import { describeOwner, useGallery } from '../owner/owner.js';
 import { Rng } from '../data/rng.js';
 import { calibrateOnPairs } from '../train/validate.js';
 import { loadSiteData } from './site-data.js';
 import { loadBaseData } from './base-data.js';
 import { imprintCentres, tailEmbeddings, trainTail, trunkFeatures, type TailSample } from './tail.js';
-import { metricsTable, pairMetrics, siteMetrics, type Labelled } from './metrics.js';
+import { marginGain, metricsTable, pairMetrics, siteMetrics, type Labelled } from './metrics.js';
 import { isStale, readFinetuneStatus, writeFinetuneStatus, type FinetuneMetrics, type FinetuneReport, type FinetuneStatus } from './status.js';
 
 export interface FinetuneOptions {
@@ -217,15 +219,15 @@ async function finetune(
     roundTripWeights(net, quantize);
     const after = measure();
     const reasons: string[] = [];
-    // d' (a continuous measure over every genuine and impostor score) must rise. Top-1 counts a few
-    // held-out crops (one per person): on a small site one crop flipping is noise, so it may fall by
-    // at most one crop; more than that refuses the model.
+    // Each held-out crop's margin must rise on average, by more than its noise (marginGain). Top-1
+    // counts a few held-out crops (one per person): on a small site one crop flipping is noise, so
+    // it may fall by at most one crop; more than that refuses the model.
     const oneCrop = 1 / Math.max(1, site.heldOut.length);
-    const siteBetter = after.siteSeparation > before.siteSeparation && after.siteTop1 >= before.siteTop1 - oneCrop - 1e-9;
+    const gain = marginGain(before.siteMargins ?? [], after.siteMargins ?? []);
+    const siteBetter = gain.better && after.siteTop1 >= before.siteTop1 - oneCrop - 1e-9;
     const top1Note = after.siteTop1 < before.siteTop1 ? '; top-1 fell by one held-out crop, within the noise of a single crop' : '';
-    reasons.push(siteBetter
-      ? `site separation improved (d' ${before.siteSeparation.toFixed(3)} -> ${after.siteSeparation.toFixed(3)}, top-1 ${pct(before.siteTop1)} -> ${pct(after.siteTop1)}${top1Note})`
-      : `site did not improve (d' ${before.siteSeparation.toFixed(3)} -> ${after.siteSeparation.toFixed(3)}, top-1 ${pct(before.siteTop1)} -> ${pct(after.siteTop1)})`);
+    const change = `margin ${gain.mean >= 0 ? '+' : ''}${gain.mean.toFixed(3)} ± ${gain.se.toFixed(3)} per held-out crop, d' ${before.siteSeparation.toFixed(3)} -> ${after.siteSeparation.toFixed(3)}, top-1 ${pct(before.siteTop1)} -> ${pct(after.siteTop1)}`;
+    reasons.push(siteBetter ? `site improved (${change}${top1Note})` : `site did not improve (${change})`);
     const drop = before.baseVerif! - after.baseVerif!;
     const baseOk = drop <= o.tolerance;
     reasons.push(baseOk
@@ -284,16 +286,7 @@ async function finetune(
         },
       };
       await saveModel(outDir, net, newMeta, { quantize });
-      const newId = modelIdOf(newMeta);
-      try {
-        await addGalleryTemplates(config.galleryDir, net, newId, site.identities, log);
-        if (config.modelsDir) await new ModelRegistry(config.modelsDir).use(folder);
-      } catch (err) {
-        await rm(outDir, { recursive: true, force: true });
-        const g = await Gallery.open(config.galleryDir, { sweepOnOpen: false });
-        await g.reload().then(() => g.dropTemplatesForModel(newId)).catch(() => {}).finally(() => g.close());
-        throw err;
-      }
+      await promoteVersion(config, { net, modelId: modelIdOf(newMeta), folder, outDir, trainedOn: site.identities, log });
       report.candidate = folder;
       report.promoted = true;
       reasons.push(config.modelsDir ? `promoted: ${folder} is now the active model` : `saved ${outDir}; the model is pinned by --model, so start with --model ${outDir} to use it`);
@@ -332,12 +325,72 @@ function withoutEmbeddings(m: FinetuneMetrics & { pairEmb?: unknown; trainEmb?: 
   return rest;
 }
 
+export interface PromotedVersion {
+  /** The new model (only its embedCrops is used here). */
+  net: Pick<FaceNet, 'embedCrops'>;
+  /** Its name@version. */
+  modelId: string;
+  /** Its folder name under config.modelsDir, and where it was saved. */
+  folder: string;
+  outDir: string;
+  /** The identities it was trained on: any of them erased meanwhile stops the promotion. */
+  trainedOn: readonly string[];
+  log: (line: string) => void;
+}
+
+/**
+ * Step 6 once the new version is saved: its templates in the gallery, then active.json. The
+ * gallery has one writer at a time (src/owner), and this process is not a server:
+ *  - no server owns the gallery: the templates are written under the gallery's lock, like any CLI
+ *    writer (a command holding it is waited for, and one starting meanwhile waits for this);
+ *  - a server owns it: nothing is written to the gallery from here. The server writes from its
+ *    memory, and no re-read here could stop one of its writes landing between that re-read and our
+ *    write (ours would drop its change, or its next write ours). Its switch to the new version,
+ *    which follows active.json, re-reads the gallery and embeds the stored crops itself, behind
+ *    door requests. (A server with a pinned model keeps it; the next start on the new version embeds
+ *    them.)
+ * Returns who embeds the crops. On failure the saved version, and templates written here, are removed.
+ */
+export async function promoteVersion(config: Pick<AppConfig, 'galleryDir' | 'modelsDir'>, v: PromotedVersion): Promise<'finetune' | 'server'> {
+  const registry = config.modelsDir ? new ModelRegistry(config.modelsDir) : null;
+  try {
+    return await useGallery<'finetune' | 'server'>(
+      config.galleryDir,
+      'facegate finetune',
+      {
+        server: async (owner) => {
+          v.log(`[finetune] gallery ${path.resolve(config.galleryDir)} is served by ${describeOwner({ kind: 'server', command: '', ...owner })}: it embeds the stored crops when it switches to the new model`);
+          await assertNoneErased(config.galleryDir, v.trainedOn);
+          await registry?.use(v.folder);
+          return 'server';
+        },
+        local: async () => {
+          try {
+            await addGalleryTemplates(config.galleryDir, v.net, v.modelId, v.trainedOn, v.log);
+            await registry?.use(v.folder);
+          } catch (err) {
+            const g = await Gallery.open(config.galleryDir, { sweepOnOpen: false });
+            await g.reload().then(() => g.dropTemplatesForModel(v.modelId)).catch(() => {}).finally(() => g.close());
+            throw err;
+          }
+          return 'finetune';
+        },
+      },
+      { say: (line) => v.log(`[finetune] ${line}`) },
+    );
+  } catch (err) {
+    await rm(v.outDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
 /**
  * Embeds every stored crop with the new model into its own templates. The old templates stay for
  * rollback; the active model id is left to whoever loads the new model (a running server's switch,
- * or the next start). The write re-reads the gallery first: a server may have changed it meanwhile.
+ * or the next start). Called under the gallery's lock (promoteVersion); the write still re-reads
+ * the gallery first, as a command may have changed it while this run trained.
  */
-async function addGalleryTemplates(galleryDir: string, net: FaceNet, modelId: string, trainedOn: readonly string[], log: (l: string) => void): Promise<void> {
+async function addGalleryTemplates(galleryDir: string, net: Pick<FaceNet, 'embedCrops'>, modelId: string, trainedOn: readonly string[], log: (l: string) => void): Promise<void> {
   const gallery = await Gallery.open(galleryDir, { sweepOnOpen: false });
   try {
     assertPresent(gallery, trainedOn);

@@ -14,6 +14,11 @@ export interface FinetuneMetrics {
   siteImpostor: number;
   /** d' = (mean genuine - mean impostor) / sqrt((var g + var i) / 2): how far apart the two are. */
   siteSeparation: number;
+  /**
+   * Per held-out crop, in a fixed order: its own identity's score minus the best other identity's.
+   * Before and after are compared crop by crop (the verdict). Absent in status files of older runs.
+   */
+  siteMargins?: number[];
   /** 10-fold verification accuracy on the base model's validation pairs. */
   baseVerif: number | null;
   baseVerifStd: number | null;

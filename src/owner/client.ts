@@ -14,12 +14,22 @@ export class ServerClient {
     return describeOwner({ kind: 'server', ...this.owner, command: '' });
   }
 
-  /** One API call; `body` is FormData (multipart) or a JSON value. Resolves to the JSON answer. */
+  /**
+   * One API call; `body` is FormData (multipart) or a JSON value. Resolves to the JSON answer.
+   * Every call comes from a command line: an enrollment that names no source is marked `cli`
+   * (the route's default is `upload`, the Enroll page's), as the same command records locally.
+   */
   async call<T>(method: string, route: string, body?: FormData | unknown): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.owner.token}` };
     let payload: FormData | string | undefined;
-    if (body instanceof FormData) payload = body;
-    else if (body !== undefined) {
+    if (body instanceof FormData) {
+      payload = body;
+      if (method.toUpperCase() === 'POST' && new URL(route, this.owner.url).pathname === '/api/enroll' && !body.has('source')) {
+        payload = new FormData();
+        for (const [k, v] of body) payload.append(k, v);
+        payload.set('source', 'cli');
+      }
+    } else if (body !== undefined) {
       headers['content-type'] = 'application/json';
       payload = JSON.stringify(body);
     }

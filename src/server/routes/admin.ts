@@ -3,7 +3,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { ID_PATTERNS } from '../../gallery/ids.js';
-import { IdentityPatchSchema, SettingsSchema } from '../../gallery/schema.js';
+import { IdentityPatchSchema, SettingsSchema, SourceSchema } from '../../gallery/schema.js';
 import type { SettingsPatch } from '../../gallery/gallery.js';
 import { ServiceError } from '../../service/errors.js';
 import { requireAdmin } from '../auth.js';
@@ -19,7 +19,9 @@ const EnrollForm = z
     badge: z.string().max(64).optional(),
     notes: z.string().max(2000).optional(),
     confirmDuplicate: FormBoolean.optional(),
-    source: z.enum(['upload', 'camera']).optional(),
+    // Where the photos came from: the Enroll page's uploads or camera, or the CLI (`facegate enroll`
+    // sends through the server that owns the gallery, src/owner/client.ts). Stored on each template.
+    source: SourceSchema.optional(),
     // HTML forms often name repeated fields images[]; accept both.
     images: FileList.optional(),
     'images[]': FileList.optional(),
