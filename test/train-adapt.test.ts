@@ -3,11 +3,12 @@
 // distillation and low-resolution views. Real crops, the real imported MobileFaceNet.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readdir, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
+import { GLINT as glint, glintSubset } from './fixtures/glint-subset.js';
 import { importOnnxModel } from '../src/model/import/import-model.js';
 import { buildTeacherCache } from '../src/teacher/build-cache.js';
 import { train } from '../src/train/trainer.js';
@@ -17,17 +18,9 @@ import type { FaceNet } from '../src/model/facenet.js';
 
 await initBackend({ quiet: true });
 const shared = new URL('../../shared/', import.meta.url).pathname;
-const glint = path.join(shared, 'data/train/glint');
 const PIXELS = { channels: 'BGR', mean: 127.5, std: 127.5 } as const;
 
-async function smallDataset(root: string): Promise<string> {
-  const data = path.join(root, 'glint4');
-  for (const id of (await readdir(glint)).sort().slice(0, 4)) {
-    await mkdir(path.join(data, id), { recursive: true });
-    for (const f of (await readdir(path.join(glint, id))).sort().slice(0, 8)) await symlink(path.join(glint, id, f), path.join(data, id, f));
-  }
-  return data;
-}
+const smallDataset = (root: string) => glintSubset(root, 8);
 
 async function embedAll(net: FaceNet, files: string[]): Promise<Float32Array[]> {
   return net.embedCrops(await Promise.all(files.map(async (f) => ({ data: await readCrop(f, 112), width: 112, height: 112 }))));

@@ -7,6 +7,7 @@ import os from 'node:os';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { initBackend } from '../src/engine/backend.js';
+import { glintSubset } from './fixtures/glint-subset.js';
 import { exportCheckpoint, train } from '../src/train/trainer.js';
 import { loadModel } from '../src/model/io.js';
 import { FaceNet, TrainableFaceNet } from '../src/model/facenet.js';
@@ -21,14 +22,7 @@ await initBackend({ quiet: true });
 const glint = new URL('../../shared/data/train/glint/', import.meta.url).pathname;
 
 /** A small identity-per-folder dataset of real aligned crops: 4 people x 10 photos (symlinks). */
-async function smallDataset(root: string): Promise<string> {
-  const data = path.join(root, 'glint4');
-  for (const id of (await readdir(glint)).sort().slice(0, 4)) {
-    await mkdir(path.join(data, id), { recursive: true });
-    for (const f of (await readdir(path.join(glint, id))).sort().slice(0, 10)) await symlink(path.join(glint, id, f), path.join(data, id, f));
-  }
-  return data;
-}
+const smallDataset = (root: string) => glintSubset(root, 10);
 
 const base = (data: string, runDir: string) => ({
   data: [data],
