@@ -6,9 +6,9 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import path from 'node:path';
 import { z } from 'zod';
-import { hashPassword } from './password.js';
+import { hashPassword, passwordProblem, verifyPassword } from './password.js';
 import { PASSWORD_HASH, type AppConfig } from './schema.js';
-import { adminFilePath } from './load.js';
+import { ConfigError, adminFilePath } from './load.js';
 
 const AdminFileSchema = z.strictObject({
   format: z.literal('facegate-admin'),
@@ -46,9 +46,9 @@ export class AdminStore {
     try {
       parsed = AdminFileSchema.safeParse(JSON.parse(text));
     } catch {
-      throw new Error(`${file} is not valid JSON; fix or remove it (removing it forgets the admin password)`);
+      throw new ConfigError(`${file} is not valid JSON; fix or remove it (removing it forgets the admin password)`);
     }
-    if (!parsed.success) throw new Error(`${file} is not a FaceGate admin file; fix or remove it (removing it forgets the admin password)`);
+    if (!parsed.success) throw new ConfigError(`${file} is not a FaceGate admin file; fix or remove it (removing it forgets the admin password)`);
     return new AdminStore(file, parsed.data);
   }
 
@@ -73,20 +73,38 @@ export interface AdminCredentials {
   sessionSecret: string;
   /** Where the hash came from; null when no password is set (admin routes stay locked). */
   source: 'config' | 'file' | 'env' | null;
+  /** FACEGATE_ADMIN_PASSWORD is set but was not used, and why: one line for the server's log. */
+  envNote: string | null;
 }
 
 /**
  * The admin credentials the server runs with. Precedence: a hash in the config, then the stored
  * hash, then FACEGATE_ADMIN_PASSWORD on first start (hashed and stored, so it can be unset afterwards).
+ * A variable too short to be a password is a ConfigError (one line, nothing stored); a variable
+ * that is ignored because a password is already set is said in `envNote`.
  */
 export async function resolveAdminCredentials(config: AppConfig, env: NodeJS.ProcessEnv = process.env): Promise<AdminCredentials> {
-  const store = await AdminStore.open(adminFilePath(config));
-  if (config.adminPasswordHash) return { passwordHash: config.adminPasswordHash, sessionSecret: store.sessionSecret, source: 'config' };
-  if (store.passwordHash) return { passwordHash: store.passwordHash, sessionSecret: store.sessionSecret, source: 'file' };
-  const first = env.FACEGATE_ADMIN_PASSWORD;
-  if (first) {
-    await store.setPassword(first);
-    return { passwordHash: store.passwordHash, sessionSecret: store.sessionSecret, source: 'env' };
+  const file = adminFilePath(config);
+  const store = await AdminStore.open(file);
+  const fromEnv = env.FACEGATE_ADMIN_PASSWORD || undefined;
+  if (config.adminPasswordHash) {
+    const envNote = fromEnv ? 'FACEGATE_ADMIN_PASSWORD is ignored: the admin password is fixed by adminPasswordHash (config file or FACEGATE_ADMIN_PASSWORD_HASH)' : null;
+    return { passwordHash: config.adminPasswordHash, sessionSecret: store.sessionSecret, source: 'config', envNote };
   }
-  return { passwordHash: null, sessionSecret: store.sessionSecret, source: null };
+  if (store.passwordHash) {
+    let envNote: string | null = null;
+    if (fromEnv) {
+      envNote = (await verifyPassword(fromEnv, store.passwordHash))
+        ? `FACEGATE_ADMIN_PASSWORD is the admin password already stored in ${file}; it is read on the first start only, so you can unset it`
+        : `FACEGATE_ADMIN_PASSWORD is ignored: an admin password is already stored in ${file} (the variable only sets the first one). To change it, run \`facegate admin password\` (it works while the server runs); then unset the variable`;
+    }
+    return { passwordHash: store.passwordHash, sessionSecret: store.sessionSecret, source: 'file', envNote };
+  }
+  if (fromEnv) {
+    const problem = passwordProblem(fromEnv);
+    if (problem) throw new ConfigError(`FACEGATE_ADMIN_PASSWORD: ${problem}; nothing was stored`);
+    await store.setPassword(fromEnv);
+    return { passwordHash: store.passwordHash, sessionSecret: store.sessionSecret, source: 'env', envNote: null };
+  }
+  return { passwordHash: null, sessionSecret: store.sessionSecret, source: null, envNote: null };
 }

@@ -6,7 +6,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { routePath } from 'hono/route';
 import type { AppConfig } from '../config/schema.js';
 import type { FaceService } from '../service/face-service.js';
-import { AdminAuth } from './auth.js';
+import { AdminAuth, sameOriginWrites, type Backoff } from './auth.js';
 import { notFound, onError } from './errors.js';
 import { Metrics, type Gauge } from './metrics.js';
 import { ModelManager, type ModelManagerOptions } from './models.js';
@@ -20,8 +20,8 @@ import { createWeb, type Web, type WebOptions } from '../web/index.js';
 export interface CreateAppOptions {
   service: FaceService;
   config: AppConfig;
-  /** Admin password hash (null: admin routes locked) and the cookie-signing secret. */
-  admin: { passwordHash: string | null; sessionSecret: string };
+  /** Admin password hash (null: admin routes locked), the cookie-signing secret, and login throttling (DEFAULT_BACKOFF). */
+  admin: { passwordHash: string | null; sessionSecret: string; backoff?: Partial<Backoff> };
   /** The server-rendered pages (src/web); on by default. */
   web?: WebOptions | false;
   /** Model versions (active.json polling, the finetune command, the --config file handed on to it). */
@@ -59,6 +59,7 @@ export function createApp(opts: CreateAppOptions): CreatedApp {
     secret: opts.admin.sessionSecret,
     ttlMs: config.session.ttlHours * 3600 * 1000,
     secureCookie: config.session.secureCookie,
+    backoff: opts.admin.backoff,
   });
   const metrics = new Metrics(gaugesOf(service));
   const models = new ModelManager(service, config, opts.models);
@@ -75,6 +76,8 @@ export function createApp(opts: CreateAppOptions): CreatedApp {
     metrics.requests.inc({ method: c.req.method, route: label, status: String(c.res.status) });
     metrics.requestSeconds.observe({ route: label }, (performance.now() - t0) / 1000);
   });
+  // Every state-changing API call a cookie session authenticates must come from this origin.
+  app.use('/api/*', sameOriginWrites(auth));
   app.route('/', systemRoutes(deps));
   app.route('/api', recognitionRoutes(deps));
   app.route('/api', adminRoutes(deps));

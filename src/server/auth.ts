@@ -5,22 +5,39 @@
 // A running server also accepts its local admin token (src/owner: random per start, kept in the
 // gallery's 0600 lock file) as a bearer token, from loopback peers only: that is how the CLI on
 // this machine sends its gallery writes to the server instead of writing the files behind its back.
+// Wrong passwords slow their client down (exponential backoff with a cap) instead of locking it
+// out: on a kiosk the operator and whoever stands at its browser are the same client (127.0.0.1).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getSignedCookie, setSignedCookie } from 'hono/cookie';
-import { csrf } from 'hono/csrf';
 import type { Access } from '../config/schema.js';
 import { verifyPassword } from '../config/password.js';
 import { errorJson } from './errors.js';
 import type { AppEnv } from './types.js';
 
 export const SESSION_COOKIE = 'facegate_session';
-/** Failed logins allowed per client within the window before it has to wait. */
-const MAX_FAILURES = 5;
-const FAILURE_WINDOW_MS = 15 * 60 * 1000;
-/** Clients whose failures are remembered at once. */
-const MAX_TRACKED_CLIENTS = 10_000;
 
+/**
+ * Login throttling per client. The first freeFailures - 1 wrong passwords in a row cost nothing;
+ * from the freeFailures-th on, each one makes the client wait baseMs, 2 x baseMs, 4 x baseMs, ...
+ * up to capMs before its next attempt is even looked at. Attempts during the wait are answered
+ * 429 without being checked or counted, so a flood never pushes the wait past the cap: the right
+ * password gets in once the (at most capMs) wait is over. Defaults: 3 attempts at once, then
+ * waits of 1, 2, 4, 8, 16, 30, 30... s (a guesser gets about 2 tries a minute). A client's
+ * failures are forgotten after forgetMs without one.
+ */
+export interface Backoff {
+  freeFailures: number;
+  baseMs: number;
+  capMs: number;
+  forgetMs: number;
+  /** Clients whose failures are remembered at once (the least recently failing are dropped past it). */
+  maxClients: number;
+}
+
+export const DEFAULT_BACKOFF: Backoff = { freeFailures: 3, baseMs: 1000, capMs: 30_000, forgetMs: 15 * 60 * 1000, maxClients: 10_000 };
+
+/** lockedMs: how long the client must wait before its next attempt is looked at (0: it was looked at, and wrong). */
 export type LoginResult = { ok: true; token: string; expiresAt: string } | { ok: false; lockedMs: number };
 
 export interface AuthOptions {
@@ -30,6 +47,8 @@ export interface AuthOptions {
   secret: string;
   ttlMs: number;
   secureCookie?: boolean;
+  /** Login throttling (DEFAULT_BACKOFF); tests shorten it. */
+  backoff?: Partial<Backoff>;
 }
 
 /** Remote address of the TCP peer; undefined under app.request() without bindings. */
@@ -46,11 +65,15 @@ export function isLoopback(addr: string | undefined): boolean {
 
 export class AdminAuth {
   readonly #sessions = new Map<string, number>();
-  readonly #failures = new Map<string, { count: number; first: number }>();
+  /** Per client: consecutive failures, when the last was counted, and when the next attempt may be looked at. Least recently failing first. */
+  readonly #failures = new Map<string, { count: number; last: number; notBefore: number }>();
+  readonly #backoff: Backoff;
   /** SHA-256 of the local admin token, once set: compared in constant time, never kept in clear. */
   #localToken: Buffer | null = null;
 
-  constructor(readonly opts: AuthOptions) {}
+  constructor(readonly opts: AuthOptions) {
+    this.#backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
+  }
 
   /** Accepts `token` as an admin bearer token from loopback peers (the CLI on this machine). */
   acceptLocalToken(token: string): void {
@@ -68,33 +91,45 @@ export class AdminAuth {
     return this.opts.passwordHash !== null;
   }
 
-  /** Milliseconds this client must wait before trying again (0 = may try). */
-  #lockedFor(client: string): number {
+  /** Clients whose failures are remembered now (bounded by backoff.maxClients). */
+  get trackedClients(): number {
+    return this.#failures.size;
+  }
+
+  /** The wait after `count` consecutive failures. */
+  #delayAfter(count: number): number {
+    const b = this.#backoff;
+    if (count < b.freeFailures) return 0;
+    return Math.min(b.capMs, b.baseMs * 2 ** Math.min(count - b.freeFailures, 30));
+  }
+
+  /** Milliseconds this client must wait before its next attempt is looked at (0 = now). */
+  #waitFor(client: string, now: number): number {
     const f = this.#failures.get(client);
     if (!f) return 0;
-    const left = f.first + FAILURE_WINDOW_MS - Date.now();
-    if (left <= 0) {
+    if (now - f.last >= this.#backoff.forgetMs) {
       this.#failures.delete(client);
       return 0;
     }
-    return f.count >= MAX_FAILURES ? left : 0;
+    return Math.max(0, f.notBefore - now);
   }
 
   /**
-   * Checks the admin password for a client. The attempt is counted before the (slow, async) hash
-   * check and forgiven only on success, so guesses sent in parallel cannot all slip past the
-   * lockout while the first ones are still being checked.
+   * Checks the admin password for a client. The attempt is counted as a failure (and the client's
+   * wait set) before the slow, async hash check, and forgiven only on success: guesses sent in
+   * parallel find the wait already set and are refused unchecked.
    */
   async check(password: string, client: string): Promise<{ ok: boolean; lockedMs: number }> {
-    const lockedMs = this.#lockedFor(client);
+    const now = Date.now();
+    const lockedMs = this.#waitFor(client, now);
     if (lockedMs > 0) return { ok: false, lockedMs };
-    this.#countFailure(client);
+    this.#countFailure(client, now);
     const ok = this.opts.passwordHash !== null && (await verifyPassword(password, this.opts.passwordHash));
     if (ok) this.#failures.delete(client);
     return { ok, lockedMs: 0 };
   }
 
-  /** A new session for the right password; otherwise why not (lockedMs > 0: locked out, else wrong). */
+  /** A new session for the right password; otherwise why not (lockedMs > 0: not looked at, wait that long; else wrong). */
   async login(password: string, client: string): Promise<LoginResult> {
     const r = await this.check(password, client);
     if (!r.ok) return { ok: false, lockedMs: r.lockedMs };
@@ -105,18 +140,28 @@ export class AdminAuth {
     return { ok: true, token, expiresAt: new Date(expires).toISOString() };
   }
 
-  #countFailure(client: string): void {
-    const now = Date.now();
+  #countFailure(client: string, now: number): void {
     const f = this.#failures.get(client);
-    if (f && f.first + FAILURE_WINDOW_MS > now) f.count++;
-    else {
-      // Keep the table bounded against guessers rotating addresses: expired entries go, and past
-      // the cap the oldest window (first in insertion order) is forgotten.
-      this.#failures.delete(client);
-      for (const [k, v] of this.#failures) if (v.first + FAILURE_WINDOW_MS <= now) this.#failures.delete(k);
-      while (this.#failures.size >= MAX_TRACKED_CLIENTS) this.#failures.delete(this.#failures.keys().next().value!);
-      this.#failures.set(client, { count: 1, first: now });
+    const count = f && now - f.last < this.#backoff.forgetMs ? f.count + 1 : 1;
+    // Re-inserted, so the map stays ordered from the least to the most recently failing client.
+    this.#failures.delete(client);
+    if (this.#failures.size >= this.#backoff.maxClients) {
+      // Bounded against guessers rotating addresses: forgotten entries go first, then the least recent.
+      for (const [k, v] of this.#failures) if (now - v.last >= this.#backoff.forgetMs) this.#failures.delete(k);
+      while (this.#failures.size >= this.#backoff.maxClients) this.#failures.delete(this.#failures.keys().next().value!);
     }
+    this.#failures.set(client, { count, last: now, notBefore: now + this.#delayAfter(count) });
+  }
+
+  /**
+   * New credentials while running (`facegate admin password` through this server): the new hash,
+   * a new cookie-signing secret (old cookies stop verifying), every session ended, failures forgotten.
+   */
+  replaceCredentials(passwordHash: string | null, secret: string): void {
+    this.opts.passwordHash = passwordHash;
+    this.opts.secret = secret;
+    this.revokeAll();
+    this.#failures.clear();
   }
 
   /** Ends every session (a password change). */
@@ -172,38 +217,72 @@ export class AdminAuth {
 
 function unauthorized(c: Context, auth: AdminAuth, what: string): Response {
   if (!auth.configured) {
-    return errorJson(c, 401, 'admin_not_configured', `${what} needs the admin, and no admin password is set: run \`facegate serve --set-admin-password\` or start once with FACEGATE_ADMIN_PASSWORD`);
+    return errorJson(c, 401, 'admin_not_configured', `${what} needs the admin, and no admin password is set: run \`facegate admin password\` on the kiosk (it works while the server runs)`);
   }
   const res = errorJson(c, 401, 'unauthorized', `${what} needs an admin session: POST /api/login`);
   res.headers.set('WWW-Authenticate', 'Bearer realm="facegate"');
   return res;
 }
 
+const SAFE_METHOD = /^(GET|HEAD|OPTIONS)$/;
+
 /**
- * hono/csrf as a predicate: does this request come from this server's own pages (Sec-Fetch-Site
- * same-origin, or an Origin equal to this server's)? SameSite=Strict alone is not enough: "site"
- * ignores the port and subdomain, so another service on the kiosk's host could post a form with the
- * admin's cookie. JSON bodies are not checked: a browser sends them cross-origin only after a CORS
- * preflight, which this server never grants.
+ * Does this request come from this server's own origin: Sec-Fetch-Site same-origin, or an Origin
+ * equal to this server's (the defaults of hono/csrf)? Unlike hono/csrf, which looks only at
+ * form-like bodies, this holds for every content type: JSON, none at all, anything. SameSite=Strict
+ * alone is not enough: "site" ignores the port, so another service on the kiosk's host could send
+ * the admin's cookie along. `Origin: null` (sandboxed frames, some redirects) is never ours.
  */
-const originCheck = csrf();
-async function fromThisOrigin(c: Context): Promise<boolean> {
-  try {
-    await originCheck(c, async () => {});
-    return true;
-  } catch {
-    return false;
-  }
+export function fromThisOrigin(c: Context): boolean {
+  if (c.req.header('sec-fetch-site') === 'same-origin') return true;
+  const origin = c.req.header('origin');
+  return origin !== undefined && origin === new URL(c.req.url).origin;
 }
 
-/** Admin sessions only. A cookie session refuses requests from other origins (fromThisOrigin). */
+/** A browser says it sent this request from a page of another origin (scripts send neither header). */
+function fromAnotherOrigin(c: Context): boolean {
+  if (fromThisOrigin(c)) return false;
+  const site = c.req.header('sec-fetch-site');
+  return site === 'cross-site' || site === 'same-site' || c.req.header('origin') !== undefined;
+}
+
+function crossOrigin(c: Context): Response {
+  return errorJson(c, 403, 'forbidden', 'cross-origin request refused: use a bearer token, or the pages of this server');
+}
+
+/**
+ * The API's state-changing calls (POST, PUT, PATCH, DELETE), at the edge, before any route reads
+ * a body. A cookie session counts only from this server's own origin (fromThisOrigin), whatever
+ * the content type; a bearer token or the local token is sent on purpose by a script, not by a
+ * browser on its own, and keeps working. A call without a session that a browser sent from another
+ * origin is refused too: a page elsewhere must not spend this machine's login attempts (everyone
+ * at the kiosk shares its address) or post to the kiosk's recognition routes.
+ */
+export function sameOriginWrites(auth: AdminAuth): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (SAFE_METHOD.test(c.req.method)) return next();
+    const s = await auth.session(c);
+    if (s ? s.via === 'cookie' && !fromThisOrigin(c) : fromAnotherOrigin(c)) return crossOrigin(c);
+    await next();
+  };
+}
+
+/** Admin sessions only. A cookie session refuses state-changing requests from other origins (fromThisOrigin). */
 export function requireAdmin(auth: AdminAuth): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const s = await auth.session(c);
     if (!s) return unauthorized(c, auth, `${c.req.method} ${c.req.path}`);
-    if (s.via === 'cookie' && !(await fromThisOrigin(c))) {
-      return errorJson(c, 403, 'forbidden', 'cross-origin request refused: use a bearer token, or the pages of this server');
-    }
+    if (s.via === 'cookie' && !SAFE_METHOD.test(c.req.method) && !fromThisOrigin(c)) return crossOrigin(c);
+    c.set('admin', true);
+    await next();
+  };
+}
+
+/** The local admin token only: the CLI on this machine (src/owner), for what no remote admin may do. */
+export function requireLocalToken(auth: AdminAuth): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const s = await auth.session(c);
+    if (s?.via !== 'local') return errorJson(c, 403, 'forbidden', `${c.req.method} ${c.req.path} is for the facegate command on this machine only`);
     c.set('admin', true);
     await next();
   };
@@ -213,7 +292,9 @@ export function requireAdmin(auth: AdminAuth): MiddlewareHandler<AppEnv> {
 export function requireAccess(policy: Access, auth: AdminAuth): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (policy === 'any' || (policy === 'localhost' && isLoopback(remoteAddress(c)))) return next();
-    if (await auth.session(c)) {
+    const s = await auth.session(c);
+    if (s) {
+      if (s.via === 'cookie' && !SAFE_METHOD.test(c.req.method) && !fromThisOrigin(c)) return crossOrigin(c);
       c.set('admin', true);
       return next();
     }

@@ -1,8 +1,13 @@
 // `facegate serve`: the kiosk server (what `npm start` runs). Starts without a model (health
-// says so, recognition answers 503). --set-admin-password asks for the admin password first.
-import { createInterface } from 'node:readline';
+// says so, recognition answers 503). --set-admin-password sets the admin password first (as
+// `facegate admin password` does); when a server already runs on this gallery, that server takes
+// the new password at once and this command exits instead of starting a second one.
+// Refusals (a password too short, a port in use, another server on the gallery, a bad
+// configuration) are one line each, never a stack trace.
 import { InvalidArgumentError, type Command } from 'commander';
+import type { AppConfig } from '../../config/schema.js';
 import { addConfigOptions, configFromFlags, type ConfigFlags } from '../../config/cli-options.js';
+import { describeSet, readNewPassword, reportError, setAdminPassword } from './admin.js';
 
 function parsePort(v: string): number {
   const n = Number(v);
@@ -10,35 +15,15 @@ function parsePort(v: string): number {
   return n;
 }
 
-/** One line from the terminal without echoing it, or from piped stdin (scripts, provisioning). */
-async function readSecret(prompt: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
-  if (process.stdin.isTTY) {
-    process.stderr.write(prompt);
-    // Swallow readline's echo of the typed characters.
-    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
-  }
-  try {
-    const line = await new Promise<string>((resolve, reject) => {
-      rl.once('line', resolve);
-      rl.once('close', () => reject(new Error('no password given (stdin closed)')));
-    });
-    if (process.stdin.isTTY) process.stderr.write('\n');
-    return line;
-  } finally {
-    rl.close();
-  }
-}
-
-async function setAdminPassword(adminFile: string): Promise<void> {
-  const { AdminStore, passwordProblem } = await import('../../config/index.js');
-  const pw = await readSecret('New admin password: ');
-  const problem = passwordProblem(pw);
-  if (problem) throw new Error(problem);
-  if (process.stdin.isTTY && (await readSecret('Repeat it: ')) !== pw) throw new Error('the passwords differ; nothing changed');
-  const store = await AdminStore.open(adminFile);
-  await store.setPassword(pw);
-  console.error(`[facegate] admin password stored (scrypt hash) in ${adminFile}`);
+/** listen() failures, said in one line; null for anything else. */
+function listenProblem(err: unknown, config: AppConfig): string | null {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e?.syscall !== 'listen') return null;
+  const where = `${e.address ?? config.host}:${e.port ?? config.port}`;
+  if (e.code === 'EADDRINUSE') return `cannot listen on ${where}: the port is in use (another facegate server, or another program); stop it, or choose another port with --port or FACEGATE_PORT`;
+  if (e.code === 'EACCES') return `cannot listen on ${where}: permission denied (ports below 1024 need privileges); choose another port with --port or FACEGATE_PORT`;
+  if (e.code === 'EADDRNOTAVAIL') return `cannot listen on ${where}: no such address on this machine; check --host or FACEGATE_HOST`;
+  return `cannot listen on ${where}: ${e.code ?? e.message}`;
 }
 
 export function register(program: Command): void {
@@ -48,21 +33,28 @@ export function register(program: Command): void {
       .description('run the kiosk server (HTTP API on port 3000 by default)')
       .option('--port <n>', 'TCP port (default 3000, or FACEGATE_PORT)', parsePort)
       .option('--host <addr>', 'listen address (default 127.0.0.1, or FACEGATE_HOST)')
-      .option('--set-admin-password', 'ask for a new admin password (or read it from stdin), store its hash, then serve'),
+      .option('--set-admin-password', 'set the admin password first (typed twice, or the first line of stdin), then serve; if a server already runs on this gallery, it takes the password at once and this command exits'),
   ).action(async (o: ConfigFlags & { port?: number; host?: string; setAdminPassword?: boolean }) => {
-    const { adminFilePath } = await import('../../config/index.js');
-    const { startServer } = await import('../../server/start.js');
-    const config = configFromFlags(o, { port: o.port, host: o.host });
-    if (o.setAdminPassword) await setAdminPassword(adminFilePath(config));
-    const { OwnerError } = await import('../../owner/index.js');
-    let running: Awaited<ReturnType<typeof startServer>>;
+    let config: AppConfig | undefined;
+    let running: Awaited<ReturnType<typeof import('../../server/start.js').startServer>>;
     try {
+      config = configFromFlags(o, { port: o.port, host: o.host });
+      if (o.setAdminPassword) {
+        const set = await setAdminPassword(config, await readNewPassword());
+        console.error(`[facegate] ${describeSet(set)}`);
+        if (set.where === 'server') {
+          console.error('[facegate] that server keeps serving this gallery: not starting a second one');
+          return;
+        }
+      }
+      const { startServer } = await import('../../server/start.js');
       running = await startServer(config, { configFile: o.config });
     } catch (err) {
-      // Another server on this gallery: one line, no stack trace.
-      if (!(err instanceof OwnerError)) throw err;
-      console.error(`error: ${err.message}`);
-      process.exitCode = 3;
+      const listen = config ? listenProblem(err, config) : null;
+      if (listen) {
+        console.error(`error: ${listen}`);
+        process.exitCode = 3;
+      } else await reportError(err);
       return;
     }
     const h = running.service.health();
@@ -81,8 +73,9 @@ export function register(program: Command): void {
             (config.modelsDir ? ' (it is loaded as soon as it appears).' : ' (then restart).'),
     );
     if (running.admin.source === null) {
-      console.error('[facegate] no admin password: admin routes are locked. Set one with `facegate serve --set-admin-password` (or FACEGATE_ADMIN_PASSWORD on this first start).');
+      console.error('[facegate] no admin password: admin routes are locked. Set one with `facegate admin password` (this server takes it at once), or FACEGATE_ADMIN_PASSWORD on a first start.');
     } else if (running.admin.source === 'env') console.error('[facegate] admin password taken from FACEGATE_ADMIN_PASSWORD and stored hashed; you can unset the variable now');
+    if (running.admin.envNote) console.error(`[facegate] ${running.admin.envNote}`);
     const stop = (signal: string) => {
       console.error(`[facegate] ${signal}: finishing open requests and closing`);
       process.once(signal, () => process.exit(130));

@@ -25,13 +25,15 @@ export function systemRoutes({ service, config, auth, metrics }: AppDeps): Hono<
     const password = c.req.valid('json').password ?? c.req.valid('form').password;
     if (!password) return errorJson(c, 400, 'invalid_input', 'password is required');
     if (!auth.configured) {
-      return errorJson(c, 401, 'admin_not_configured', 'no admin password is set: run `facegate serve --set-admin-password` or start once with FACEGATE_ADMIN_PASSWORD');
+      return errorJson(c, 401, 'admin_not_configured', 'no admin password is set: run `facegate admin password` on the kiosk (it works while the server runs)');
     }
     const client = remoteAddress(c) ?? 'unknown';
     const r = await auth.login(password, client);
     if (!r.ok && r.lockedMs > 0) {
-      const res = errorJson(c, 429, 'too_many_attempts', `too many failed logins; try again in ${Math.ceil(r.lockedMs / 60000)} min`);
-      res.headers.set('Retry-After', String(Math.ceil(r.lockedMs / 1000)));
+      // A wait, not a lock-out: the right password gets in once it is over (src/server/auth.ts, Backoff).
+      const seconds = Math.ceil(r.lockedMs / 1000);
+      const res = errorJson(c, 429, 'too_many_attempts', `too many failed logins from this address: the next attempt is looked at in ${seconds} s`, { retryAfterSeconds: seconds });
+      res.headers.set('Retry-After', String(seconds));
       return res;
     }
     if (!r.ok) return errorJson(c, 401, 'unauthorized', 'wrong password');
@@ -39,6 +41,7 @@ export function systemRoutes({ service, config, auth, metrics }: AppDeps): Hono<
     return c.json({ token: r.token, expiresAt: r.expiresAt });
   });
 
+  // Cross-origin logouts with a cookie never get here (sameOriginWrites, src/server/app.ts).
   app.post('/api/logout', async (c) => {
     const s = await auth.session(c);
     if (s) auth.logout(s.token);
