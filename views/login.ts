@@ -8,7 +8,7 @@ export function loginPage(p: { csrf: string; next: string; error?: string; confi
   <h1>Admin login</h1>
   ${p.configured
     ? ''
-    : notice('warn', html`No admin password is set, so the admin pages are locked. On the kiosk run <code>facegate serve --set-admin-password</code> (or start it once with <code>FACEGATE_ADMIN_PASSWORD</code>).`)}
+    : notice('warn', html`No admin password is set, so the admin pages are locked. Set one on the kiosk with <code>npx facegate admin password</code>: it works while the server runs, and this page takes it at once.`)}
   ${p.error ? notice('error', p.error) : ''}
   <form method="post" action="/login" class="stack">
     ${csrfField(p.csrf)}

@@ -68,9 +68,13 @@ function refuse(c: Context<WebEnv>, why: string): Response {
 /**
  * Refuses a POST without a valid token (403), after the Origin check. The body limit comes before
  * the token check because a form's token is in its body: without it, anyone could make the server
- * buffer an unbounded upload just by sending a made-up CSRF cookie.
+ * buffer an unbounded upload just by sending a made-up CSRF cookie. `bodyLimit` is a byte count
+ * (hono/body-limit) or a limit middleware of the route's own (the enrollment forms: limitMultipart).
  */
-export function requireCsrf(secret: () => string, maxBodyBytes: number): readonly [MiddlewareHandler<WebEnv>, MiddlewareHandler, MiddlewareHandler<WebEnv>] {
+export function requireCsrf(
+  secret: () => string,
+  bodyLimit: number | MiddlewareHandler<WebEnv>,
+): readonly [MiddlewareHandler<WebEnv>, MiddlewareHandler<WebEnv>, MiddlewareHandler<WebEnv>] {
   const token: MiddlewareHandler<WebEnv> = async (c, next) => {
     const cookie = getCookie(c, CSRF_COOKIE);
     if (!cookie || !COOKIE_VALUE.test(cookie)) return refuse(c, 'no CSRF cookie (cookies must be enabled)');
@@ -80,5 +84,5 @@ export function requireCsrf(secret: () => string, maxBodyBytes: number): readonl
     if (got.length !== want.length || !timingSafeEqual(got, want)) return refuse(c, 'missing or wrong CSRF token');
     await next();
   };
-  return [originCheck(), limitBody(maxBodyBytes), token] as const;
+  return [originCheck(), typeof bodyLimit === 'number' ? limitBody(bodyLimit) : bodyLimit, token] as const;
 }

@@ -1,9 +1,11 @@
 // Enrollment pages: the form, live quality feedback on camera frames, enrolling a new person and
 // adding samples to an existing one. Results come back as fragments for htmx, or as the whole
-// page for a plain form post.
-import { Hono, type Context } from 'hono';
+// page for a plain form post. Upload bodies are limited like POST /api/enroll (enrollBodyLimit,
+// limitMultipart): a Content-Length over the limit, a body streaming past it, or one image passing
+// maxImageBytes is refused at once with a 413 page message, without reading the rest.
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { AppDeps } from '../../server/types.js';
-import { acceptContent } from '../../server/validation.js';
+import { acceptContent, enrollBodyLimit, formatBytes, limitMultipart } from '../../server/validation.js';
 import { isId } from '../../gallery/ids.js';
 import type { DuplicateMatch, SampleReport } from '../../service/types.js';
 import { duplicateWarning, enrollPage, enrollRefused, enrollSuccess } from '../../../views/enroll.js';
@@ -24,10 +26,8 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
   const app = new Hono<WebEnv>();
   const admin = requireAdminPage(auth);
   const maxImage = config.limits.maxImageBytes;
-  // Camera captures and uploads together, each at most maxEnrollImages.
-  const maxBody = maxImage * config.limits.maxEnrollImages * 2 + 256 * 1024;
+  const maxImages = config.limits.maxEnrollImages;
   const csrfImage = requireCsrf(() => auth.opts.secret, maxImage);
-  const csrfUpload = requireCsrf(() => auth.opts.secret, maxBody);
 
   const page = (c: Context<WebEnv>, identity: { id: string; name: string } | null, result?: Html, status: 200 | 400 | 404 | 409 | 413 | 422 | 503 = 200) =>
     c.html(
@@ -55,6 +55,40 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
     return answer(c, identity, body, status);
   };
 
+  /** The identity a samples form is for (its :id), for the page a refusal renders. */
+  const identityOf = (c: Context<WebEnv>) => {
+    const id = c.req.param('id');
+    const who = id !== undefined && isId('identity', id) ? service.gallery.getIdentity(id) : undefined;
+    return who ? { id: who.id, name: who.name } : null;
+  };
+
+  // Camera captures and uploads together are at most maxEnrollImages images (imagesOf), so the
+  // API's limit holds for the page's form too (its few text fields and CSRF token fit in its allowance).
+  const maxBody = enrollBodyLimit(config.limits);
+  const multipart = limitMultipart({ maxBytes: maxBody, maxFileBytes: maxImage });
+  /** limitMultipart's early 413 (JSON, the API's) as this page's message: the fragment for htmx, the page otherwise. */
+  const uploadLimit: MiddlewareHandler<WebEnv> = async (c, next) => {
+    let passed = false;
+    const res = await multipart(c, async () => {
+      passed = true;
+      await next();
+    });
+    if (passed || !(res instanceof Response)) return res;
+    const { error } = (await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+    const limits = `at most ${maxImages} photo${maxImages === 1 ? '' : 's'} at a time, each at most ${formatBytes(maxImage)}`;
+    const message =
+      error?.code === 'image_too_large'
+        ? `Refused: ${error.message ?? 'an image is too large'}. Nothing was saved; send ${limits}.`
+        : error?.message?.startsWith('request body exceeds')
+          ? `Refused: the upload is larger than ${formatBytes(maxBody)}. Nothing was saved; send ${limits}.`
+          : `Refused: ${error?.message ?? 'the upload is too large'}. Nothing was saved.`;
+    const answered = await answer(c, identityOf(c), enrollRefused(message, undefined), 413);
+    // The rest of the body is not read: the browser must not reuse this connection.
+    answered.headers.set('Connection', 'close');
+    return answered;
+  };
+  const csrfUpload = requireCsrf(() => auth.opts.secret, uploadLimit);
+
   /** Camera captures and uploaded photos of a form post, within the limits. */
   const imagesOf = async (c: Context<WebEnv>) => {
     const form = await readForm(c);
@@ -62,9 +96,10 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
     const uploads = form.files('images');
     const all = [...camera, ...uploads];
     if (all.length === 0) throw Object.assign(new Error('Capture samples with the camera or choose photos to upload.'), { status: 400 });
-    if (all.length > config.limits.maxEnrollImages) throw Object.assign(new Error(`${all.length} images: at most ${config.limits.maxEnrollImages} at a time.`), { status: 400 });
+    if (all.length > maxImages) throw Object.assign(new Error(`${all.length} images: at most ${maxImages} at a time.`), { status: 400 });
+    // uploadLimit refused any larger one while it streamed in; kept for a body that came another way.
     const big = all.find((f) => f.size > maxImage);
-    if (big) throw Object.assign(new Error(`${big.name || 'an image'} is larger than ${Math.round(maxImage / 1024)} KB.`), { status: 413 });
+    if (big) throw Object.assign(new Error(`${big.name || 'an image'} is larger than ${formatBytes(maxImage)}.`), { status: 413 });
     const images = await Promise.all(all.map(async (f) => ({ bytes: new Uint8Array(await f.arrayBuffer()), file: f.name ? f.name.slice(0, 200) : undefined })));
     return { form, images, source: camera.length > 0 ? ('camera' as const) : ('upload' as const) };
   };

@@ -1,4 +1,7 @@
-// Login and logout for the admin pages, on the API's sessions (same cookie, same lockout).
+// Login and logout for the admin pages, on the API's sessions: the same AdminAuth (deps.auth), so
+// the same cookie and the same per-client backoff as POST /api/login. Wrong passwords from the page
+// and from the API add up; during a wait the page answers 429 with the wait in words and a
+// Retry-After header, and the right password gets in once the wait is over (no lock-out).
 import { Hono } from 'hono';
 import { remoteAddress } from '../../server/auth.js';
 import type { AppDeps } from '../../server/types.js';
@@ -6,6 +9,7 @@ import { loginPage } from '../../../views/login.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
 import { readForm } from '../form.js';
 import { requireAdminPage, safeNext } from '../page-auth.js';
+import { formatWait, waitSeconds } from '../wait.js';
 import type { WebEnv } from '../types.js';
 
 export function loginRoutes({ auth, config }: AppDeps): Hono<WebEnv> {
@@ -27,7 +31,12 @@ export function loginRoutes({ auth, config }: AppDeps): Hono<WebEnv> {
     if (!password) return page(400, 'Enter the password.');
     const client = remoteAddress(c) ?? 'unknown';
     const r = await auth.login(password, client);
-    if (!r.ok && r.lockedMs > 0) return page(429, `Too many failed logins: try again in ${Math.ceil(r.lockedMs / 60000)} min.`);
+    if (!r.ok && r.lockedMs > 0) {
+      // Not checked: the password is looked at once the wait is over.
+      const res = await page(429, `Too many failed logins from this address: try again in ${formatWait(r.lockedMs)}.`);
+      res.headers.set('Retry-After', String(waitSeconds(r.lockedMs)));
+      return res;
+    }
     if (!r.ok) return page(401, 'Wrong password.');
     await auth.setCookie(c, r.token);
     return c.redirect(next, 303);

@@ -15,6 +15,7 @@ import { isServiceError } from '../frame-check.js';
 import { readForm } from '../form.js';
 import { requireAdminPage } from '../page-auth.js';
 import { operatingPoint, rocOf } from '../roc.js';
+import { formatWait, waitSeconds } from '../wait.js';
 import type { WebEnv } from '../types.js';
 
 const Metric = z.enum(['cosine', 'euclidean']);
@@ -118,7 +119,11 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
     const client = remoteAddress(c) ?? 'unknown';
     // Counted against this client like a login.
     const check = await auth.check(current, client);
-    if (check.lockedMs > 0) return render(c, { passwordMessage: notice('error', 'Too many wrong passwords: try again later.') }, 429);
+    if (check.lockedMs > 0) {
+      const res = await render(c, { passwordMessage: notice('error', `Too many wrong passwords: try again in ${formatWait(check.lockedMs)}.`) }, 429);
+      res.headers.set('Retry-After', String(waitSeconds(check.lockedMs)));
+      return res;
+    }
     if (!check.ok) return render(c, { passwordMessage: notice('error', 'The current password is wrong.') }, 401);
     const problem = passwordProblem(next) ?? (next !== repeat ? 'the two new passwords differ' : null);
     if (problem) return render(c, { passwordMessage: notice('error', `Not changed: ${problem}.`) }, 400);
