@@ -19,6 +19,8 @@ import {
 } from '../src/vision/index.js';
 import type { Point, RgbImage } from '../src/vision/index.js';
 import { resizeArea } from '../src/vision/warp.js';
+import { detailScore } from '../src/vision/quality-detail.js';
+import { DEFAULT_QUALITY_CONFIG, coreCutOff } from '../src/vision/quality.js';
 
 const DATA = new URL('../../shared/data/', import.meta.url);
 const FIX = new URL('./fixtures/vision/', import.meta.url);
@@ -158,4 +160,30 @@ test('photometrics: darker, flatter and blurrier copies of a real face score low
   // JPEG round trip at q95 barely moves them.
   const re = photometrics(await decodeImage(await encodeJpeg(crop, 95)));
   assert.ok(Math.abs(re.brightness - base.brightness) < 1.5);
+});
+
+test('detailScore: a real crop keeps its score through JPEG and a change of light; enlarged from a thumbnail it falls below the gate', async () => {
+  const crop = await decodeImage(data('train/glint/' + (await firstGlint())));
+  const raw = (s: Sharp) => s.raw().toBuffer().then((b) => ({ data: new Uint8Array(b), width: 112, height: 112 }));
+  const from = () => sharp(crop.data, { raw: { width: 112, height: 112, channels: 3 } });
+  const base = detailScore(crop);
+  assert.ok(base >= DEFAULT_QUALITY_CONFIG.minDetail, `the real crop ${base}`);
+  // A ratio of two detail energies: brightness and contrast cancel out.
+  const dimmer = detailScore(await raw(from().linear(0.6, 40)));
+  assert.ok(Math.abs(dimmer - base) < 0.01, `dimmer and flatter ${dimmer} vs ${base}`);
+  assert.ok(Math.abs(detailScore(await decodeImage(await encodeJpeg(crop, 95))) - base) < 0.02, 'JPEG q95');
+  // Shrunk to 28 px (a face about 20 px wide) and enlarged back (bicubic): same size, little detail.
+  const thumb = await from().resize(28, 28).png().toBuffer();
+  const up = detailScore(await raw(sharp(thumb).resize(112, 112, { kernel: 'cubic' })));
+  assert.ok(up < DEFAULT_QUALITY_CONFIG.minDetail && up < base * 0.7, `enlarged ${up} vs ${base}`);
+  assert.equal(detailScore({ data: new Uint8Array(112 * 112 * 3).fill(128), width: 112, height: 112 }), 0, 'flat');
+});
+
+test('coreCutOff: the share of the face core (template x 24-88, y 32-104) outside the image', () => {
+  const lm = ARCFACE_TEMPLATE_112 as Point[];
+  assert.equal(coreCutOff(lm, 112, 112), 0, 'an aligned crop holds its whole core');
+  assert.ok(Math.abs(coreCutOff(lm, 56, 112) - 0.5) < 0.03, 'cut at x 56: half the core');
+  assert.ok(Math.abs(coreCutOff(lm, 112, 68) - 0.5) < 0.03, 'cut at y 68: half the core');
+  // Twice as large and shifted: the same face, wholly inside a 224 px image.
+  assert.equal(coreCutOff(lm.map(([x, y]) => [x * 2 + 10, y * 2 + 10] as Point), 250, 250), 0);
 });

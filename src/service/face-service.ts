@@ -14,6 +14,7 @@ import { GalleryMatcher } from '../match/gallery-matcher.js';
 import { isBetter, passesThreshold, type Metric } from '../match/vector.js';
 import { decodeImage, encodeJpeg, ImageDecodeError } from '../vision/decode.js';
 import { extractFaces, sharedDetector, type ExtractedFace } from '../vision/extract.js';
+import { photoQualityConfig, type QualityConfig } from '../vision/quality.js';
 import type { FaceDetector, RgbImage } from '../vision/types.js';
 import type { AppConfig } from '../config/schema.js';
 import { loadEmbedder, recommendedThresholds, type Embedder, type EmbedderSlot } from './embedder.js';
@@ -48,6 +49,8 @@ export interface EnrollImage {
   bytes: Uint8Array;
   /** Shown back in the per-sample report; never used as a path. */
   file?: string;
+  /** Where this image came from, when a request mixes camera captures and uploads (default: the request's source). */
+  source?: Source;
 }
 
 export interface EnrollRequest {
@@ -472,11 +475,24 @@ export class FaceService {
   // ---- enrollment -----------------------------------------------------------------------------
 
   /**
-   * The enrollment quality gate, per image: decode, detect, quality. Every image gets a report
-   * (accepted or the reasons why not); the accepted ones come back with their face for embedding.
-   * Shared by enroll and the gallery page's "add samples".
+   * The quality gate for a source: camera frames get the kiosk's (the face inside the frame, its
+   * words: "Come closer"); photos (uploads, files given to the CLI) get the photo gate (a tight
+   * headshot is fine, a face cut off by the edge is not; reasons in photo terms).
    */
-  async screenSamples(images: { bytes: Uint8Array; file?: string }[]): Promise<{ samples: SampleReport[]; good: { sample: SampleReport; face: ExtractedFace }[] }> {
+  qualityFor(source: Source): Partial<QualityConfig> {
+    return source === 'camera' ? this.config.quality : photoQualityConfig(this.config.quality);
+  }
+
+  /**
+   * The enrollment quality gate, per image: decode, detect, quality (the gate of the image's
+   * source, else `opts.source`, else an upload: see qualityFor). Every image gets a report (accepted
+   * or the reasons why not); the accepted ones come back with their face for embedding. Shared by
+   * enroll and the gallery page's "add samples".
+   */
+  async screenSamples(
+    images: EnrollImage[],
+    opts: { source?: Source } = {},
+  ): Promise<{ samples: SampleReport[]; good: { sample: SampleReport; face: ExtractedFace }[] }> {
     const samples: SampleReport[] = [];
     const good: { sample: SampleReport; face: ExtractedFace }[] = [];
     for (const [index, img] of images.entries()) {
@@ -490,7 +506,8 @@ export class FaceService {
         sample.reasons.push({ code: 'unreadable', message: err.message });
         continue;
       }
-      const x = await this.queue.run(() => extractFaces(image, { detector: this.detector, quality: this.config.quality }));
+      const quality = this.qualityFor(img.source ?? opts.source ?? 'upload');
+      const x = await this.queue.run(() => extractFaces(image, { detector: this.detector, quality }));
       const subject = x.faces[0];
       if (!subject) {
         sample.reasons.push({ code: 'no_face', message: 'No face found' });
@@ -518,9 +535,14 @@ export class FaceService {
     if (req.images.length === 0) throw new ServiceError('invalid_input', `no images: enrollment needs at least ${minSamples} good photos`);
     if (req.images.length > max) throw new ServiceError('invalid_input', `${req.images.length} images: at most ${max} per enrollment`);
 
-    const { samples, good } = await this.screenSamples(req.images);
+    const { samples, good } = await this.screenSamples(req.images, { source: req.source ?? 'upload' });
     if (good.length < minSamples) {
-      throw new ServiceError('insufficient_samples', `${good.length} of ${req.images.length} images are usable; enrollment needs at least ${minSamples} (see the reasons per image)`, { samples });
+      // Each refused image by name (or number) with its reasons: "amy1.png: the face is turned too far to the side".
+      const why = samples
+        .filter((s) => !s.accepted)
+        .map((s) => `${s.file ?? `image ${s.index + 1}`}: ${s.reasons.map((r) => r.message).join('; ')}`)
+        .join('. ');
+      throw new ServiceError('insufficient_samples', `${good.length} of ${req.images.length} images are usable; enrollment needs at least ${minSamples}. ${why}`, { samples });
     }
 
     // The model that embedded the samples names their templates and checks for duplicates (it may have been switched meanwhile).
