@@ -26,7 +26,7 @@ export async function addSamples(
   if (images.length === 0) throw new ServiceError('invalid_input', 'no images');
   const max = service.config.limits.maxEnrollImages;
   if (images.length > max) throw new ServiceError('invalid_input', `${images.length} images: at most ${max} at a time`);
-  const { samples, good } = await service.screenSamples(images);
+  const { samples, good } = await service.screenSamples(images, { source });
   if (good.length === 0) throw new ServiceError('insufficient_samples', `none of the ${images.length} images is usable (see the reasons per image)`, { samples });
   // Embedded by whichever model is current when the job runs (it may be switched meanwhile): stored under that model's id.
   const { embeddings, modelId } = await service.embedCrops(good.map((g) => g.face.crop));

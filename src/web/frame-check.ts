@@ -86,7 +86,7 @@ export function guidance(f: FaceCheck): Guidance {
   };
   const none = !f.box;
   const checks: Guidance['checks'] = [
-    { name: 'distance', ...(none ? { ok: false, message: 'No face in view' } : pick(['multiple_faces', 'too_small', 'off_frame'], 'Good distance')) },
+    { name: 'distance', ...(none ? { ok: false, message: 'No face in view' } : pick(['multiple_faces', 'too_small', 'low_resolution', 'off_frame'], 'Good distance')) },
     { name: 'pose', ...(none ? { ok: false, message: 'Look at the camera' } : pick(['pose'], 'Facing the camera')) },
     { name: 'light', ...(none ? { ok: false, message: '-' } : pick(['too_dark', 'too_bright', 'low_contrast'], 'Good light')) },
     { name: 'sharpness', ...(none ? { ok: false, message: '-' } : pick(['blurry'], 'Sharp')) },
