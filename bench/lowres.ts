@@ -16,7 +16,7 @@ import { FaceService } from '../src/service/index.js';
 const BBT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/data/small/bbt');
 
 /** The portrait (first shrunk to `detail` px, if given) scaled up to 480 px, bicubic, in a grey 640x480 frame. */
-async function inFrame(png: Buffer, detail?: number): Promise<Buffer> {
+export async function inFrame(png: Buffer, detail?: number): Promise<Buffer> {
   const src = detail ? await sharp(png).resize(detail, detail).png().toBuffer() : png;
   const face = await sharp(src).resize(480, 480, { kernel: 'cubic' }).toBuffer();
   return sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 118, g: 118, b: 118 } } })

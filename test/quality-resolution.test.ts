@@ -6,6 +6,8 @@
 // (which the shipped model still grants) pass. Real photos, the shipped model, no mocks.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+// The frames of `npm run bench -- lowres`: the portrait (shrunk first, if asked) enlarged into 640x480.
+import { inFrame } from '../bench/lowres.js';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -25,16 +27,6 @@ const SHIPPED = fileURLToPath(new URL('../models/facegate-default/', import.meta
 const PEOPLE = ['amy', 'bernadette', 'howard', 'leonard', 'penny', 'raj', 'sheldon', 'stuart'];
 
 const bbt = (who: string, n: number) => readFile(path.join(BBT, who, `${who}${n}.png`));
-
-/** As `npm run bench -- lowres`: the portrait (first shrunk to `detail` px) scaled up bicubic to 480 px in a grey 640x480 frame. */
-async function inFrame(png: Buffer, detail?: number): Promise<Buffer> {
-  const src = detail ? await sharp(png).resize(detail, detail).png().toBuffer() : png;
-  const face = await sharp(src).resize(480, 480, { kernel: 'cubic' }).toBuffer();
-  return sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 118, g: 118, b: 118 } } })
-    .composite([{ input: face, left: 80, top: 0 }])
-    .jpeg({ quality: 85 })
-    .toBuffer();
-}
 
 /** The 150 px portrait shrunk to `detail` px and enlarged back to 150 px (bicubic): an upload made from a thumbnail. */
 async function enlarged(png: Buffer, detail: number): Promise<Buffer> {

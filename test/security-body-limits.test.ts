@@ -7,7 +7,6 @@
 // controls what is sent and when; each "early" case stops sending and waits for the answer.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,12 +14,12 @@ import { Hono } from 'hono';
 import { AdminStore, adminFilePath, loadConfig } from '../src/config/index.js';
 import { startServer, type RunningServer } from '../src/server/index.js';
 import * as validation from '../src/server/validation.js';
+import { BOUNDARY, CLOSE, CRLF, field, fileHead, streamedPost } from './fixtures/streamed-post.js';
 
 const MB = 1024 * 1024;
 const MAX_IMAGE = 1 * MB;
 const MAX_IMAGES = 3;
 const PASSWORD = 'body limit test password';
-const BOUNDARY = '----facegate-test-boundary-7d3f';
 
 let tmp: string;
 let running: RunningServer;
@@ -43,10 +42,6 @@ after(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-const field = (name: string, value: string) => Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
-const fileHead = (file: string) => Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="images"; filename="${file}"\r\nContent-Type: image/png\r\n\r\n`);
-const CRLF = Buffer.from('\r\n');
-const CLOSE = Buffer.from(`--${BOUNDARY}--\r\n`);
 
 interface Answer {
   status: number;
@@ -55,53 +50,10 @@ interface Answer {
   sentBeforeAnswer: number;
 }
 
-/**
- * POST /api/enroll with the given parts written in order; with `stopAfter`, stops writing once
- * that many body bytes are out and waits (the request stays open) for the server's answer.
- */
-function enroll(parts: Buffer[], opts: { contentLength?: number; stopAfter?: number; waitMs?: number } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(running.url);
-    const headers: Record<string, string | number> = { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
-    if (opts.contentLength !== undefined) headers['content-length'] = opts.contentLength;
-    const req = http.request({ host: u.hostname, port: u.port, path: '/api/enroll', method: 'POST', headers });
-    let sent = 0;
-    let answered = false;
-    const timer = setTimeout(() => {
-      req.destroy();
-      reject(new Error(`no answer within ${opts.waitMs ?? 5000} ms after sending ${sent} bytes: the server is waiting for the rest of the body`));
-    }, opts.waitMs ?? 5000);
-    req.on('response', (res) => {
-      answered = true;
-      const at = sent;
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => {
-        clearTimeout(timer);
-        req.destroy();
-        resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString() || '{}'), sentBeforeAnswer: at });
-      });
-    });
-    req.on('error', (err) => {
-      if (!answered) {
-        clearTimeout(timer);
-        reject(err);
-      }
-    });
-    req.flushHeaders();
-    (async () => {
-      for (const p of parts) {
-        for (let i = 0; i < p.length && !answered; i += 64 * 1024) {
-          let chunk = p.subarray(i, Math.min(p.length, i + 64 * 1024));
-          if (opts.stopAfter !== undefined) chunk = chunk.subarray(0, Math.max(0, opts.stopAfter - sent));
-          if (chunk.length === 0) return; // stop here; the request stays open
-          sent += chunk.length;
-          if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
-        }
-      }
-      if (opts.stopAfter === undefined && !answered) req.end();
-    })().catch(() => {});
-  });
+/** POST /api/enroll with the bearer token, written part by part (see streamedPost). */
+async function enroll(parts: Buffer[], opts: { contentLength?: number; stopAfter?: number; waitMs?: number } = {}): Promise<Answer> {
+  const r = await streamedPost(new URL('/api/enroll', running.url), { authorization: `Bearer ${token}` }, parts, opts);
+  return { status: r.status, body: JSON.parse(r.text || '{}') as Answer['body'], sentBeforeAnswer: r.sentBeforeAnswer };
 }
 
 /** What the limit must be for 3 images of 1 MB: their bytes, 8 KB of framing each, 16 KB of fields. */

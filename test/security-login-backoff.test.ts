@@ -6,6 +6,7 @@
 // app (the real scrypt check), with the backoff shortened so the test runs in seconds.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,7 +20,7 @@ const DEFAULT_BACKOFF = (server as { DEFAULT_BACKOFF?: Backoff }).DEFAULT_BACKOF
 
 const PASSWORD = 'the operator password';
 const KIOSK = { incoming: { socket: { remoteAddress: '127.0.0.1' } } } as unknown as AppEnv['Bindings'];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => delay(ms);
 
 let tmp: string;
 let service: FaceService;

@@ -13,7 +13,7 @@
 // through reaches the handler, which answers 503).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,8 +22,9 @@ import { AdminStore, adminFilePath, hashPassword, loadConfig } from '../src/conf
 import { FaceService } from '../src/service/index.js';
 import { createApp, startServer, type Backoff, type RunningServer } from '../src/server/index.js';
 import { PASSWORD, PageClient } from './fixtures/web/harness.js';
+import { CLOSE, CRLF, field, fileHead, streamedPost, type StreamedAnswer } from './fixtures/streamed-post.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => delay(ms);
 
 let tmp: string;
 let service: FaceService;
@@ -205,7 +206,6 @@ const MAX_IMAGE = 1 * MB;
 const MAX_IMAGES = 3;
 /** The API's limit for 3 images of 1 MB: their bytes, 8 KB of framing each, 16 KB of fields. */
 const LIMIT = MAX_IMAGES * (MAX_IMAGE + 8 * 1024) + 16 * 1024;
-const BOUNDARY = '----facegate-page-boundary-51c2';
 
 interface Session {
   origin: string;
@@ -257,74 +257,20 @@ after(async () => {
   if (serverTmp) await rm(serverTmp, { recursive: true, force: true });
 });
 
-const field = (name: string, value: string) => Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
-const fileHead = (file: string, name = 'images') => Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"; filename="${file}"\r\nContent-Type: image/png\r\n\r\n`);
-const CRLF = Buffer.from('\r\n');
-const CLOSE = Buffer.from(`--${BOUNDARY}--\r\n`);
-
-interface PageAnswer {
-  status: number;
-  text: string;
-  headers: http.IncomingHttpHeaders;
-  /** Body bytes the client had written when the answer came. */
-  sentBeforeAnswer: number;
-}
 
 /**
  * A form post like the enrollment page's (the CSRF token as its first field, or in the
- * X-CSRF-Token header for htmx), the parts written in order; with `stopAfter`, stops writing once
- * that many body bytes are out and waits (the request stays open) for the server's answer.
+ * X-CSRF-Token header for htmx), written part by part (see streamedPost).
  */
 function postForm(
   s: Session,
   url: string,
   parts: Buffer[],
   opts: { htmx?: boolean; contentLength?: number; stopAfter?: number; waitMs?: number } = {},
-): Promise<PageAnswer> {
-  return new Promise((resolve, reject) => {
-    const u = new URL(url, s.origin);
-    const headers: Record<string, string | number> = { cookie: s.cookie, origin: s.origin, 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
-    if (opts.htmx) Object.assign(headers, { 'hx-request': 'true', 'x-csrf-token': s.csrf });
-    if (opts.contentLength !== undefined) headers['content-length'] = opts.contentLength;
-    const body = opts.htmx ? parts : [field('_csrf', s.csrf), ...parts];
-    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers });
-    let sent = 0;
-    let answered = false;
-    const timer = setTimeout(() => {
-      req.destroy();
-      reject(new Error(`no answer within ${opts.waitMs ?? 5000} ms after sending ${sent} bytes: the server is waiting for the rest of the body`));
-    }, opts.waitMs ?? 5000);
-    req.on('response', (res) => {
-      answered = true;
-      const at = sent;
-      const chunks: Buffer[] = [];
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => {
-        clearTimeout(timer);
-        req.destroy();
-        resolve({ status: res.statusCode!, text: Buffer.concat(chunks).toString(), headers: res.headers, sentBeforeAnswer: at });
-      });
-    });
-    req.on('error', (err) => {
-      if (!answered) {
-        clearTimeout(timer);
-        reject(err);
-      }
-    });
-    req.flushHeaders();
-    (async () => {
-      for (const p of body) {
-        for (let i = 0; i < p.length && !answered; i += 64 * 1024) {
-          let chunk = p.subarray(i, Math.min(p.length, i + 64 * 1024));
-          if (opts.stopAfter !== undefined) chunk = chunk.subarray(0, Math.max(0, opts.stopAfter - sent));
-          if (chunk.length === 0) return; // stop here; the request stays open
-          sent += chunk.length;
-          if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
-        }
-      }
-      if (opts.stopAfter === undefined && !answered) req.end();
-    })().catch(() => {});
-  });
+): Promise<StreamedAnswer> {
+  const headers: Record<string, string> = { cookie: s.cookie, origin: s.origin };
+  if (opts.htmx) Object.assign(headers, { 'hx-request': 'true', 'x-csrf-token': s.csrf });
+  return streamedPost(new URL(url, s.origin), headers, opts.htmx ? parts : [field('_csrf', s.csrf), ...parts], opts);
 }
 
 test('enroll page: a Content-Length over the API\'s limit is refused with a 413 page before any of the body is sent', async () => {

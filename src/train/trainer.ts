@@ -24,7 +24,7 @@ import { bnLayers, type MicroBatch } from './gradients.js';
 import { createGradientEngine, defaultWorkerCount, type GradientEngine } from './replicas.js';
 import { loadCheckpoint, markLatest, prunePeriodic, resolveCheckpoint, saveCheckpoint, type TrainState } from './checkpoint.js';
 import { writeHistory, type EpochRecord } from './history.js';
-import { PairValidator, closedSetBatch } from './validate.js';
+import { PairValidator, closedSetBatch, recordCalibration } from './validate.js';
 import { TeacherCache } from './teacher-cache.js';
 import { initFrom, trainableFor, trainableFromCheckpoint } from './init.js';
 
@@ -378,13 +378,7 @@ async function exportBest(
   meta.metrics = { valAcc: last?.valAcc, verifAcc: last?.verifAcc, verifStd: last?.verifStd, valPairs: cfg.valIdentities ? `${cfg.valIdentities} held-out training identities` : cfg.valPairs };
   if (pairs) {
     // Thresholds come from validation data only: the dev pairs stay unseen until `facegate eval`.
-    const { thresholds: t, roc } = await pairs.calibrate(tm);
-    meta.thresholds = {
-      cosine: { far1e3: t.at_far_1e3.cosine, bestAccuracy: t.best_accuracy.cosine },
-      euclidean: { far1e3: t.at_far_1e3.euclidean, bestAccuracy: t.best_accuracy.euclidean },
-    };
-    meta.metrics.calibration = { genuinePairs: t.genuine_pairs, impostorPairs: t.impostor_pairs, tarAtFar1e3: t.at_far_1e3.tar, bestAccuracy: t.best_accuracy.accuracy };
-    meta.metrics.roc = roc;
+    recordCalibration(meta, await pairs.calibrate(tm));
   }
   await saveModel(outDir, tm.net, meta, { quantize: opts.quantize });
   return outDir;

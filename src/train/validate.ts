@@ -75,7 +75,16 @@ export class PairValidator {
 
   /** Embeds each distinct crop once; returns 10-fold accuracy (missing crops count as errors). */
   async evaluate(tm: { net: FaceNet }): Promise<{ mean: number; std: number }> {
+    return this.#accuracy(await this.embedAll(tm));
+  }
+
+  /** Thresholds, ROC and 10-fold accuracy from one embedding pass (what an exported model records). */
+  async measure(tm: { net: FaceNet }, maxPairs = 400_000): Promise<Calibration & { accuracy: { mean: number; std: number } }> {
     const byFile = await this.embedAll(tm);
+    return { ...calibrateOnPairs(byFile, this.pairs, maxPairs), accuracy: this.#accuracy(byFile) };
+  }
+
+  #accuracy(byFile: Map<string, Float32Array>): { mean: number; std: number } {
     const scores = this.pairs.map((p) => {
       const a = byFile.get(p.a);
       const b = byFile.get(p.b);
@@ -89,6 +98,19 @@ export class PairValidator {
 export interface Calibration {
   thresholds: CalibratedThresholds;
   roc: { fpr: number[]; tpr: number[]; thresholds: number[] };
+}
+
+/** Writes a calibration into a model's meta: recommended thresholds, their figures, the ROC. */
+export function recordCalibration(meta: { thresholds?: unknown; metrics?: Record<string, unknown> }, { thresholds: t, roc }: Calibration): void {
+  meta.thresholds = {
+    cosine: { far1e3: t.at_far_1e3.cosine, bestAccuracy: t.best_accuracy.cosine },
+    euclidean: { far1e3: t.at_far_1e3.euclidean, bestAccuracy: t.best_accuracy.euclidean },
+  };
+  meta.metrics = {
+    ...meta.metrics,
+    calibration: { genuinePairs: t.genuine_pairs, impostorPairs: t.impostor_pairs, tarAtFar1e3: t.at_far_1e3.tar, bestAccuracy: t.best_accuracy.accuracy },
+    roc,
+  };
 }
 
 /**

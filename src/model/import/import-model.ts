@@ -11,7 +11,7 @@ import type { FaceNet } from '../facenet.js';
 import { defaultMeta, roundTripWeights, saveModel, type ModelMeta, type WeightQuantization } from '../io.js';
 import { scanDatasets } from '../../data/dataset.js';
 import { Rng } from '../../data/rng.js';
-import { PairValidator, readCrop } from '../../train/validate.js';
+import { PairValidator, readCrop, recordCalibration } from '../../train/validate.js';
 import { readOnnx } from './onnx-graph.js';
 import { importMobileFaceNet, type ImportReport } from './mobilefacenet-onnx.js';
 import { recalibrateBatchNorm, type RecalibrationReport } from './batchnorm-stats.js';
@@ -92,21 +92,10 @@ export async function importOnnxModel(opts: ImportOptions): Promise<ImportResult
   }
 }
 
-/** Thresholds and ROC from validation pairs, as a training run's export writes them. */
+/** Thresholds, ROC and held-out accuracy from validation pairs, as a training run's export records them. */
 export async function calibrate(net: FaceNet, meta: ModelMeta, pairs: { file: string; root: string }): Promise<void> {
   const v = await PairValidator.open(pairs.file, pairs.root, net.config.inputSize);
-  const { thresholds: t, roc } = await v.calibrate({ net });
-  const acc = await v.evaluate({ net });
-  meta.thresholds = {
-    cosine: { far1e3: t.at_far_1e3.cosine, bestAccuracy: t.best_accuracy.cosine },
-    euclidean: { far1e3: t.at_far_1e3.euclidean, bestAccuracy: t.best_accuracy.euclidean },
-  };
-  meta.metrics = {
-    ...(meta.metrics as Record<string, unknown> | undefined),
-    verifAcc: acc.mean,
-    verifStd: acc.std,
-    valPairs: path.relative(process.cwd(), pairs.file),
-    calibration: { genuinePairs: t.genuine_pairs, impostorPairs: t.impostor_pairs, tarAtFar1e3: t.at_far_1e3.tar, bestAccuracy: t.best_accuracy.accuracy },
-    roc,
-  };
+  const m = await v.measure({ net });
+  meta.metrics = { ...(meta.metrics as Record<string, unknown> | undefined), verifAcc: m.accuracy.mean, verifStd: m.accuracy.std, valPairs: path.relative(process.cwd(), pairs.file) };
+  recordCalibration(meta as { thresholds?: unknown; metrics?: Record<string, unknown> }, m);
 }
