@@ -16,7 +16,8 @@ import { initBackend } from '../src/engine/backend.js';
 import { DEFAULT_MODEL_DIR, loadConfig } from '../src/config/index.js';
 import { FaceNet } from '../src/model/facenet.js';
 import { defaultMeta, saveModel } from '../src/model/io.js';
-import { FaceService, STAGES, type StageTimings } from '../src/service/index.js';
+import { STAGES, type StageTimings } from '../src/door/index.js';
+import { FaceService } from '../src/service/index.js';
 import { run as runMatchBench } from './match.js';
 
 const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/data');

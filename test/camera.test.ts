@@ -14,7 +14,7 @@ import { hashPassword, loadConfig } from '../src/config/index.js';
 import { initBackend } from '../src/engine/backend.js';
 import { createApp } from '../src/server/index.js';
 import { FaceService } from '../src/service/index.js';
-import type { KioskView } from '../src/web/index.js';
+import type { KioskView } from '../src/door/index.js';
 import { BBT, PASSWORD, PageClient, VIDEOS, randomModel } from './fixtures/web/harness.js';
 import { ffmpeg } from './fixtures/tools.js';
 

@@ -175,7 +175,7 @@ test('concurrent verifies are serialised and give the same results as one at a t
   for (const f of frames) alone.push(await service.verify(f));
   const together = await Promise.all(frames.map((f) => service.verify(f)));
   assert.deepEqual(together.map((o) => [o.decision, o.score]), alone.map((o) => [o.decision, o.score]));
-  assert.equal(service.queue.depth, 0);
+  assert.equal(service.queueDepth, 0);
 });
 
 test('identify returns the k best candidates with names', async () => {

@@ -1,6 +1,7 @@
 // Enrollment: name, guided samples from the kiosk camera with live quality feedback, or uploads;
 // the result lists accepted samples with thumbnails and warns when the face is already enrolled.
-import type { DuplicateMatch, SampleReport } from '../src/service/types.js';
+import type { SampleReport } from '../src/door/index.js';
+import type { DuplicateMatch } from '../src/service/types.js';
 import { ACCEPTED_FORMATS_TEXT } from '../src/vision/decode.js';
 import { csrfField, fmtScore, html, notice, type Html } from './html.js';
 import { layout } from './layout.js';

@@ -76,3 +76,7 @@ export async function translated<T>(fn: () => Promise<T>): Promise<T> {
     throw translate(err);
   }
 }
+
+export function isServiceError(err: unknown, code?: ServiceErrorCode): err is ServiceError {
+  return err instanceof ServiceError && (code === undefined || err.code === code);
+}

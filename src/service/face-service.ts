@@ -1,6 +1,6 @@
-// The verification service: frame -> decision, enrollment, re-embedding and gallery admin, used
-// by the HTTP API and the CLI alike. Decoding runs outside the model queue (sharp has its own
-// thread pool); detection and embedding run one request at a time through InferenceQueue.
+// The verification service: it holds the model, the gallery and the inference queue, and composes
+// the door (src/door: frame -> decision) over them. Besides the door it does enrollment,
+// re-embedding, model switches and gallery admin, for the HTTP API, the pages and the CLI alike.
 // The model can be switched at runtime (switchModel): every request picks the model inside its
 // queue job and matches with that model's matcher, so none runs half on the old and half on the new.
 import { readFile } from 'node:fs/promises';
@@ -11,30 +11,18 @@ import { Gallery, type Identity, type NewTemplate, type Settings, type SettingsP
 import { isId } from '../gallery/ids.js';
 import { BadgeSchema, IdentityPatchSchema, NameSchema, NewIdentitySchema, type IdentityPatch } from '../gallery/schema.js';
 import { GalleryMatcher } from '../match/gallery-matcher.js';
-import { isBetter, passesThreshold, type Metric } from '../match/vector.js';
-import { decodeImage, encodeJpeg, ImageDecodeError } from '../vision/decode.js';
-import { extractFaces, sharedDetector, type ExtractedFace } from '../vision/extract.js';
+import { isBetter } from '../match/vector.js';
+import { DecisionLog, Door, type ActiveModel, type FaceCheck, type IdentifyOutcome, type IdentityRef, type SampleReport, type VerifyOutcome } from '../door/index.js';
+import { decodeImage, encodeJpeg } from '../vision/decode.js';
+import { sharedDetector, type ExtractedFace } from '../vision/extract.js';
 import { photoQualityConfig, type QualityConfig } from '../vision/quality.js';
 import type { FaceDetector, RgbImage } from '../vision/types.js';
 import type { AppConfig } from '../config/schema.js';
 import { loadEmbedder, recommendedThresholds, type Embedder, type EmbedderSlot } from './embedder.js';
-import { ServiceError, fromDecodeError, translate, translated } from './errors.js';
+import { ServiceError, translate, translated } from './errors.js';
 import { InferenceQueue } from './inference-queue.js';
-import { qualityScore, selectDiverse } from './templates.js';
-import type {
-  DuplicateMatch,
-  EnrollOutcome,
-  FaceReport,
-  HealthReport,
-  IdentifyOutcome,
-  IdentityRef,
-  IdentityView,
-  ModelSwitchOutcome,
-  ReembedOutcome,
-  SampleReport,
-  StageTimings,
-  VerifyOutcome,
-} from './types.js';
+import { selectDiverse } from './templates.js';
+import type { DuplicateMatch, EnrollOutcome, HealthReport, IdentityView, ModelSwitchOutcome, ReembedOutcome } from './types.js';
 
 export interface OpenOptions {
   /** Don't print the backend choice, nor (without `log`) what opening did to the gallery. */
@@ -65,25 +53,9 @@ export interface EnrollRequest {
 
 type Source = 'upload' | 'camera' | 'cli';
 
-/** A loaded model and the matcher over its templates: swapped together, read together. */
-interface ActiveModel {
-  embedder: Embedder;
-  matcher: GalleryMatcher;
-}
-
 interface ModelState {
   slot: EmbedderSlot;
   matcher: GalleryMatcher | undefined;
-}
-
-interface Analysis {
-  faces: ExtractedFace[];
-  subject: ExtractedFace | undefined;
-  embedding: Float32Array | undefined;
-  timings: StageTimings;
-  image: RgbImage;
-  /** The model the frame was embedded with (the one that was current when its queue job ran). */
-  model: ActiveModel;
 }
 
 type Runner = <T>(job: () => Promise<T>) => Promise<T>;
@@ -106,26 +78,16 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
-function faceReport(f: ExtractedFace | undefined): FaceReport | null {
-  if (!f) return null;
-  return {
-    box: f.face.box,
-    landmarks: f.face.landmarks,
-    detectorScore: f.face.score,
-    quality: { ok: f.quality.ok, reasons: f.quality.reasons, metrics: f.quality.metrics },
-  };
-}
-
 const ref = (i: Pick<Identity, 'id' | 'name'>): IdentityRef => ({ id: i.id, name: i.name });
 
 export class FaceService {
   readonly startedAt = Date.now();
-  readonly queue: InferenceQueue;
+  /** Frame -> decision: verify, identify, kiosk frames, enrollment screening. */
+  readonly door: Door;
+  readonly #queue: InferenceQueue;
   #model: ModelState;
   /** Model switches and re-embeddings, one at a time (a switch must not dispose a net a re-embed is using). */
   #modelOps: Promise<unknown> = Promise.resolve();
-  /** Requests decoding their image, not yet in the queue. */
-  #decoding = 0;
   /** Operator messages (OpenOptions.log). */
   readonly #say: (line: string) => void;
 
@@ -133,13 +95,27 @@ export class FaceService {
     readonly config: AppConfig,
     readonly gallery: Gallery,
     slot: EmbedderSlot,
-    readonly detector: FaceDetector,
+    detector: FaceDetector,
     readonly backend: string,
     log: (line: string) => void,
   ) {
-    this.queue = new InferenceQueue(config.limits.maxQueue);
+    this.#queue = new InferenceQueue(config.limits.maxQueue);
     this.#model = FaceService.#stateOf(gallery, slot);
     this.#say = log;
+    this.door = new Door({
+      limits: config.limits,
+      quality: config.quality,
+      detector,
+      queue: this.#queue,
+      model: () => (this.#model.slot.loaded ? this.#current() : { reason: this.#model.slot.reason }),
+      gallery,
+      log: new DecisionLog(gallery, { enabled: config.logDecisions, onError: (m) => log(`activity log: ${m}`) }),
+    });
+  }
+
+  /** Requests waiting for or running on the model. */
+  get queueDepth(): number {
+    return this.#queue.depth;
   }
 
   static #stateOf(gallery: Gallery, slot: EmbedderSlot): ModelState {
@@ -256,14 +232,14 @@ export class FaceService {
    */
   async #runBehindRequests<T>(job: () => Promise<T>): Promise<T> {
     const deadline = performance.now() + BACKGROUND_MAX_WAIT_MS;
-    while (this.#decoding > 0 && performance.now() < deadline) await sleep(5);
+    while (this.door.decoding > 0 && performance.now() < deadline) await sleep(5);
     return this.#runWhenRoom(job);
   }
 
   /** Like queue.run, but waits for room instead of refusing as busy: a model switch must not be dropped. */
   async #runWhenRoom<T>(job: () => Promise<T>): Promise<T> {
-    while (this.queue.depth >= this.queue.maxPending) await sleep(25);
-    return this.queue.run(job);
+    while (this.#queue.depth >= this.#queue.maxPending) await sleep(25);
+    return this.#queue.run(job);
   }
 
   /**
@@ -277,68 +253,10 @@ export class FaceService {
 
   async #embed(crops: RgbImage[]): Promise<{ embeddings: Float32Array[]; model: ActiveModel }> {
     this.#requireModel();
-    return this.queue.run(async () => {
+    return this.#queue.run(async () => {
       const model = this.#current();
       return { embeddings: await model.embedder.net.embedCrops(crops), model };
     });
-  }
-
-  get #decodeLimits() {
-    return { maxBytes: this.config.limits.maxImageBytes, maxPixels: this.config.limits.maxPixels };
-  }
-
-  async #decode(bytes: Uint8Array, what = 'image'): Promise<RgbImage> {
-    try {
-      return await decodeImage(bytes, this.#decodeLimits);
-    } catch (err) {
-      if (err instanceof ImageDecodeError) throw fromDecodeError(err, what);
-      throw err;
-    }
-  }
-
-  /**
-   * decode -> (queue) detect, align, quality -> embed the subject when `wantEmbedding` says so.
-   * The subject is the most prominent face; the others only count for 'multiple_faces'.
-   */
-  async #analyze(bytes: Uint8Array, wantEmbedding: (subject: ExtractedFace) => boolean): Promise<Analysis> {
-    this.#requireModel();
-    const t0 = performance.now();
-    // Counted until its queue job is queued (same tick as the decrement): background work waits for it.
-    this.#decoding++;
-    let image: RgbImage;
-    try {
-      image = await this.#decode(bytes);
-    } finally {
-      this.#decoding--;
-    }
-    const t1 = performance.now();
-    let tq = 0;
-    const result = await this.queue.run(async () => {
-      tq = performance.now();
-      const model = this.#current();
-      const x = await extractFaces(image, { detector: this.detector, quality: this.config.quality });
-      const subject = x.faces[0];
-      const te = performance.now();
-      const embedding = subject && wantEmbedding(subject) ? (await model.embedder.net.embedCrops([subject.crop]))[0] : undefined;
-      return { x, subject, embedding, embedMs: embedding ? performance.now() - te : 0, model };
-    });
-    const t2 = performance.now();
-    const timings: StageTimings = {
-      decode: round(t1 - t0),
-      queue: round(tq - t1),
-      detect: round(result.x.timings.detect ?? 0),
-      align: round(result.x.timings.align ?? 0),
-      quality: round(result.x.timings.quality ?? 0),
-      embed: round(result.embedMs),
-      match: 0,
-      total: round(t2 - t0),
-    };
-    return { faces: result.x.faces, subject: result.subject, embedding: result.embedding, timings, image, model: result.model };
-  }
-
-  #metric(): { metric: Metric; threshold: number } {
-    const s = this.gallery.getSettings();
-    return { metric: s.metric, threshold: s.thresholds[s.metric] };
   }
 
   /**
@@ -374,102 +292,21 @@ export class FaceService {
 
   // ---- verification ---------------------------------------------------------------------------
 
-  /** One frame -> decision. With a claim (identity id or badge) 1:1, otherwise 1:N open-set. */
-  async verify(bytes: Uint8Array, opts: { claim?: string; source?: Source } = {}): Promise<VerifyOutcome> {
+  /** One frame -> decision. With a claim (identity id, badge or name) 1:1, otherwise 1:N open set. */
+  async verify(bytes: Uint8Array, opts: { claim?: string } = {}): Promise<VerifyOutcome> {
     this.#requireModel();
-    const claimed = opts.claim !== undefined ? this.resolveClaim(opts.claim) : undefined;
-    const a = await this.#analyze(bytes, (s) => s.quality.ok);
-    const e = a.model.embedder;
-    const { metric, threshold } = this.#metric();
-    const base = {
-      identity: null,
-      claim: claimed ? ref(claimed) : null,
-      score: null,
-      metric,
-      threshold,
-      face: faceReport(a.subject),
-      faces: a.faces.length,
-      modelId: e.modelId,
-      timings: a.timings,
-    };
-    if (!a.subject) return { ...base, decision: 'no_face', message: 'No face found' };
-    const reasons = a.subject.quality.reasons;
-    if (reasons.some((r) => r.code === 'multiple_faces')) return { ...base, decision: 'multiple_faces', message: 'One person at a time' };
-    if (!a.subject.quality.ok || !a.embedding) return { ...base, decision: 'poor_quality', message: reasons[0]?.message ?? 'Face not usable' };
-
-    const tm = performance.now();
-    const matcher = a.model.matcher;
-    let outcome: VerifyOutcome;
-    if (claimed) {
-      const r = matcher.verify(a.embedding, claimed.id);
-      const message = r.accepted ? `Welcome, ${claimed.name}` : r.reason === 'no-templates' ? this.#notCovered(claimed, e.modelId) : 'Face does not match';
-      outcome = { ...base, decision: r.accepted ? 'granted' : 'denied', message, identity: r.accepted ? ref(claimed) : null, score: r.score, threshold: r.threshold };
-    } else {
-      const r = matcher.identify(a.embedding);
-      const who = r.identityId ? this.gallery.getIdentity(r.identityId) : undefined;
-      outcome = who
-        ? { ...base, decision: 'granted', message: `Welcome, ${who.name}`, identity: ref(who), score: r.score, threshold: r.threshold }
-        : { ...base, decision: 'denied', message: this.#notRecognised(r.reason, e.modelId), score: r.score, threshold: r.threshold };
-    }
-    a.timings.match = round(performance.now() - tm);
-    a.timings.total = round(a.timings.total + a.timings.match);
-    if (this.config.logDecisions) this.#log(outcome, a.image, claimed !== undefined);
-    return outcome;
-  }
-
-  /** Best effort and not awaited: a slow disk must not delay the door, and a failed log entry is no reason to refuse. */
-  #log(o: VerifyOutcome, image: RgbImage, oneToOne: boolean): void {
-    const granted = o.decision === 'granted';
-    const decision = oneToOne ? (granted ? 'verify-accept' : 'verify-reject') : granted ? 'match' : 'unknown';
-    const write = async () => {
-      const snapshotJpeg = this.gallery.getSettings().keepSnapshots ? await encodeJpeg(image, 85) : undefined;
-      await this.gallery.logDecision({
-        decision,
-        identityId: o.identity?.id ?? o.claim?.id ?? null,
-        score: o.score,
-        metric: o.metric,
-        modelId: o.modelId,
-        snapshotJpeg,
-      });
-    };
-    // NOT_FOUND here means the identity was erased meanwhile: correctly not logged.
-    write().catch((err) => {
-      if ((err as { code?: string }).code !== 'NOT_FOUND') console.error(`[facegate] activity log: ${(err as Error).message}`);
-    });
+    const claim = opts.claim !== undefined ? this.resolveClaim(opts.claim) : undefined;
+    return this.door.verify(bytes, { claim });
   }
 
   /** 1:N with the k best candidates (names and scores), for operators. */
-  async identify(bytes: Uint8Array, opts: { k?: number } = {}): Promise<IdentifyOutcome> {
-    this.#requireModel();
-    const a = await this.#analyze(bytes, () => true);
-    const e = a.model.embedder;
-    const matcher = a.model.matcher;
-    const { metric, threshold } = this.#metric();
-    const base = { identity: null, score: null, metric, threshold, candidates: [], face: faceReport(a.subject), faces: a.faces.length, modelId: e.modelId, timings: a.timings };
-    if (!a.subject || !a.embedding) return { ...base, decision: 'no_face', message: 'No face found' };
-    const tm = performance.now();
-    const k = Math.max(1, Math.min(100, opts.k ?? this.gallery.getSettings().topK));
-    const r = matcher.identify(a.embedding, { topK: k });
-    const thresholdOf = (id: string) => matcher.options().identityThreshold?.(id) ?? threshold;
-    const candidates = r.candidates.flatMap((c) => {
-      const who = this.gallery.getIdentity(c.identityId);
-      if (!who) return [];
-      const t = thresholdOf(c.identityId);
-      return [{ ...ref(who), score: c.score, passes: passesThreshold(c.score, t, metric) }];
-    });
-    a.timings.match = round(performance.now() - tm);
-    a.timings.total = round(a.timings.total + a.timings.match);
-    const who = r.identityId ? this.gallery.getIdentity(r.identityId) : undefined;
-    const quality = a.subject.quality.ok ? '' : ` (poor quality: ${a.subject.quality.reasons.map((x) => x.message).join(', ')})`;
-    return {
-      ...base,
-      decision: who ? 'match' : 'unknown',
-      message: (who ? `Best match: ${who.name}` : r.reason === 'empty-gallery' && this.gallery.listIdentities().length === 0 ? 'The gallery is empty' : this.#notRecognised(r.reason, e.modelId)) + quality,
-      identity: who ? ref(who) : null,
-      score: r.score,
-      threshold: r.threshold,
-      candidates,
-    };
+  identify(bytes: Uint8Array, opts: { k?: number } = {}): Promise<IdentifyOutcome> {
+    return this.door.identify(bytes, opts);
+  }
+
+  /** Detection and the camera quality gate only (the enrollment page's guidance); no model needed. */
+  checkFace(bytes: Uint8Array): Promise<FaceCheck> {
+    return this.door.check(bytes);
   }
 
   // ---- enrollment -----------------------------------------------------------------------------
@@ -489,40 +326,8 @@ export class FaceService {
    * or the reasons why not); the accepted ones come back with their face for embedding. Shared by
    * enroll and the gallery page's "add samples".
    */
-  async screenSamples(
-    images: EnrollImage[],
-    opts: { source?: Source } = {},
-  ): Promise<{ samples: SampleReport[]; good: { sample: SampleReport; face: ExtractedFace }[] }> {
-    const samples: SampleReport[] = [];
-    const good: { sample: SampleReport; face: ExtractedFace }[] = [];
-    for (const [index, img] of images.entries()) {
-      const sample: SampleReport = { index, file: img.file ?? null, accepted: false, kept: false, reasons: [], quality: null, box: null };
-      samples.push(sample);
-      let image: RgbImage;
-      try {
-        image = await this.#decode(img.bytes, img.file ?? `image ${index + 1}`);
-      } catch (err) {
-        if (!(err instanceof ServiceError)) throw err;
-        sample.reasons.push({ code: 'unreadable', message: err.message });
-        continue;
-      }
-      const quality = this.qualityFor(img.source ?? opts.source ?? 'upload');
-      const x = await this.queue.run(() => extractFaces(image, { detector: this.detector, quality }));
-      const subject = x.faces[0];
-      if (!subject) {
-        sample.reasons.push({ code: 'no_face', message: 'No face found' });
-        continue;
-      }
-      sample.box = subject.face.box;
-      sample.quality = qualityScore(subject.quality);
-      if (!subject.quality.ok) {
-        sample.reasons.push(...subject.quality.reasons);
-        continue;
-      }
-      sample.accepted = true;
-      good.push({ sample, face: subject });
-    }
-    return { samples, good };
+  screenSamples(images: EnrollImage[], opts: { source?: Source } = {}): Promise<{ samples: SampleReport[]; good: { sample: SampleReport; face: ExtractedFace }[] }> {
+    return this.door.screen(images.map((img) => ({ bytes: img.bytes, file: img.file, quality: this.qualityFor(img.source ?? opts.source ?? 'upload') })));
   }
 
   async enroll(req: EnrollRequest): Promise<EnrollOutcome> {
@@ -607,7 +412,7 @@ export class FaceService {
    * Batches go through the queue one by one, so the kiosk keeps answering meanwhile.
    */
   reembed(): Promise<ReembedOutcome> {
-    return this.#modelOp(() => this.#reembedFor(this.#requireModel(), (job) => this.queue.run(job)));
+    return this.#modelOp(() => this.#reembedFor(this.#requireModel(), (job) => this.#queue.run(job)));
   }
 
   /**
@@ -711,7 +516,7 @@ export class FaceService {
         continue;
       }
       try {
-        pending.push({ item, crop: await decodeImage(await readFile(item.cropPath), this.#decodeLimits) });
+        pending.push({ item, crop: await decodeImage(await readFile(item.cropPath), { maxBytes: this.config.limits.maxImageBytes, maxPixels: this.config.limits.maxPixels }) });
       } catch (err) {
         failed.push({ templateId: item.templateId, identityId: item.identityId, reason: `crop ${path.basename(item.cropPath)}: ${(err as Error).message}` });
       }
@@ -741,26 +546,6 @@ export class FaceService {
     if (!modelId) return [];
     const pending = new Set(this.gallery.templatesNeedingReembed(modelId).map((t) => t.identityId));
     return this.#uncovered(modelId).filter((i) => !pending.has(i.id));
-  }
-
-  /** Why a claimed person has no template of the model, and what to do. */
-  #notCovered(who: IdentityRef, modelId: string): string {
-    const hasCrop = this.gallery.templates().some((t) => t.identityId === who.id && t.crop !== null);
-    return hasCrop
-      ? `${who.name} has no template for model ${modelId} yet: re-embed the gallery (their face crops are stored)`
-      : `${who.name} has no template for model ${modelId} and no stored face crop: enroll ${who.name} again`;
-  }
-
-  /** 'Not recognised', and why when the model has no template at all although people are enrolled. */
-  #notRecognised(reason: string, modelId: string): string {
-    const why = reason === 'empty-gallery' ? this.#noTemplatesAtAll(modelId) : null;
-    return why ? `Not recognised: ${why}` : 'Not recognised';
-  }
-
-  /** Why a search found no template at all although people are enrolled (null: nobody is). */
-  #noTemplatesAtAll(modelId: string): string | null {
-    const people = this.gallery.listIdentities().length;
-    return people === 0 ? null : `none of the ${people} enrolled people has a template for model ${modelId} (re-embed the gallery, or enroll them again)`;
   }
 
   // ---- gallery admin --------------------------------------------------------------------------
@@ -837,7 +622,7 @@ export class FaceService {
         reembedPending: modelId ? this.gallery.templatesNeedingReembed(modelId).length : 0,
         needEnrollment: this.needEnrollment().length,
       },
-      queue: this.queue.depth,
+      queue: this.#queue.depth,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       settings: { metric: s.metric, thresholds: s.thresholds },
     };

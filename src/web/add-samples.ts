@@ -4,7 +4,7 @@ import type { NewTemplate } from '../gallery/gallery.js';
 import type { FaceService } from '../service/face-service.js';
 import { ServiceError, translated } from '../service/errors.js';
 import { selectDiverse } from '../service/templates.js';
-import type { SampleReport } from '../service/types.js';
+import type { SampleReport } from '../door/index.js';
 import { encodeJpeg } from '../vision/decode.js';
 
 export interface AddSamplesOutcome {

@@ -3,11 +3,9 @@
 // (FaceService, sessions, config, metrics).
 import { Hono } from 'hono';
 import type { AppDeps } from '../server/types.js';
-import { CameraHub } from './camera-hub.js';
+import { CameraHub, KioskStation, KioskStations, type JudgeOptions } from '../door/index.js';
 import { contentSecurityPolicy } from './csp.js';
 import { csrfToken } from './csrf.js';
-import type { JudgeOptions } from './kiosk-judge.js';
-import { KioskStation, KioskStations } from './kiosk-station.js';
 import { activityRoutes } from './routes/activity.js';
 import { enrollRoutes } from './routes/enroll.js';
 import { galleryRoutes } from './routes/gallery.js';
@@ -42,8 +40,15 @@ const PAGE_PATHS = ['/', '/login', '/logout', '/kiosk/*', '/admin', '/admin/*'];
 
 export function createWeb(deps: AppDeps, opts: WebOptions = {}): Web {
   const { service, auth, config, metrics } = deps;
-  const hub = new CameraHub(service, { metrics, judge: opts.judge, retryMs: opts.cameraRetryMs });
-  const stations = new KioskStations(() => new KioskStation(service, { source: 'browser', metrics, judge: opts.judge }));
+  const station = (source: string) =>
+    new KioskStation(service.door, {
+      source,
+      rule: () => service.getSettings().kOfN,
+      judge: opts.judge,
+      onVerdict: (v) => metrics.decisions.inc({ endpoint: 'kiosk', decision: v.kind }),
+    });
+  const hub = new CameraHub(() => service.getSettings().camera, station, { retryMs: opts.cameraRetryMs });
+  const stations = new KioskStations(() => station('browser'));
   const app = new Hono<WebEnv>();
   for (const p of PAGE_PATHS) {
     app.use(p, contentSecurityPolicy());
@@ -62,5 +67,3 @@ export function createWeb(deps: AppDeps, opts: WebOptions = {}): Web {
 
 export { CONTENT_SECURITY_POLICY } from './csp.js';
 export { CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER } from './csrf.js';
-export { KofNJudge, type Observation, type Verdict } from './kiosk-judge.js';
-export { KioskStation, type KioskView } from './kiosk-station.js';

@@ -1,4 +1,4 @@
-// `facegate identify img [-k 5]`: the k nearest identities of the face in a photo.
+// `facegate identify img [-k 5]`: the k nearest identities of the face in a photo (exit 2 when the photo has no usable face).
 import { InvalidArgumentError, type Command } from 'commander';
 import { addConfigOptions, configFromFlags, type ConfigFlags } from '../../config/cli-options.js';
 
@@ -27,7 +27,7 @@ export function register(program: Command): void {
           for (const c of out.candidates) console.log(`  ${c.passes ? '*' : ' '} ${c.score.toFixed(3)}  ${c.name}  ${c.id}`);
           if (out.candidates.length) console.log(`  (${out.metric}, threshold ${out.threshold.toFixed(3)}; * = passes)`);
         }
-        return out.decision === 'no_face' ? EXIT.refused : EXIT.ok;
+        return out.decision === 'match' || out.decision === 'unknown' ? EXIT.ok : EXIT.refused;
       }),
     );
   });

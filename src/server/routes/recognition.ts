@@ -48,7 +48,7 @@ export function recognitionRoutes({ service, config, auth, metrics }: AppDeps): 
     const claim = form.claim ?? c.req.valid('query').claim;
     // Resolve the claim before reading the image: an unknown badge is a 404 without inference.
     if (claim !== undefined) service.resolveClaim(claim);
-    const out = await service.verify(await imageBytes(c, form.image, max), { claim, source: 'camera' });
+    const out = await service.verify(await imageBytes(c, form.image, max), { claim });
     metrics.observeStages('verify', out.timings);
     metrics.decisions.inc({ endpoint: 'verify', decision: out.decision });
     return c.json(out);

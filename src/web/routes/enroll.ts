@@ -7,13 +7,15 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { AppDeps } from '../../server/types.js';
 import { acceptContent, enrollBodyLimit, formatBytes, limitMultipart } from '../../server/validation.js';
 import { isId } from '../../gallery/ids.js';
-import type { DuplicateMatch, SampleReport } from '../../service/types.js';
+import type { SampleReport } from '../../door/index.js';
+import type { DuplicateMatch } from '../../service/types.js';
 import { duplicateWarning, enrollPage, enrollRefused, enrollSuccess } from '../../../views/enroll.js';
 import type { Html } from '../../../views/html.js';
-import type { CameraHub } from '../camera-hub.js';
+import type { CameraHub } from '../../door/index.js';
 import { addSamples } from '../add-samples.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
-import { checkFace, guidance, isServiceError } from '../frame-check.js';
+import { isServiceError } from '../../service/errors.js';
+import { guidance } from '../guidance.js';
 import { isHtmx, readForm } from '../form.js';
 import { requireAdminPage } from '../page-auth.js';
 import { cropUrl } from '../thumbs.js';
@@ -123,7 +125,7 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
   // Live feedback while capturing: distance, pose, light, sharpness. Needs no model.
   app.post('/admin/enroll/check', admin, ...csrfImage, acceptContent(['image/*']), async (c) => {
     try {
-      return c.json(guidance(await checkFace(service, new Uint8Array(await c.req.arrayBuffer()))));
+      return c.json(guidance(await service.checkFace(new Uint8Array(await c.req.arrayBuffer()))));
     } catch (err) {
       if (isServiceError(err)) return c.json({ error: { code: err.code, message: err.message } }, err.code === 'busy' ? 503 : 400);
       throw err;

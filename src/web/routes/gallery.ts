@@ -8,7 +8,7 @@ import type { AppDeps } from '../../server/types.js';
 import { deletePage, galleryPage, personRow, type GalleryPerson } from '../../../views/gallery.js';
 import { html, notice, type Html } from '../../../views/html.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
-import { isServiceError } from '../frame-check.js';
+import { isServiceError } from '../../service/errors.js';
 import { isHtmx, readForm } from '../form.js';
 import { requireAdminPage } from '../page-auth.js';
 import { thumbnails } from '../thumbs.js';

@@ -9,10 +9,9 @@ import { requireAccess } from '../../server/auth.js';
 import { acceptContent } from '../../server/validation.js';
 import type { AppDeps } from '../../server/types.js';
 import { kioskPage } from '../../../views/kiosk.js';
-import type { CameraHub } from '../camera-hub.js';
+import type { CameraHub, KioskStations, KioskView } from '../../door/index.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
-import { isServiceError } from '../frame-check.js';
-import type { KioskStations, KioskView } from '../kiosk-station.js';
+import { isServiceError } from '../../service/errors.js';
 import type { WebEnv } from '../types.js';
 
 export const KIOSK_COOKIE = 'facegate_kiosk';

@@ -9,7 +9,7 @@ import { html, notice, type Html } from '../../../views/html.js';
 import { findCurves, readMeta } from '../model-info.js';
 import { requireAdminPage } from '../page-auth.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
-import { isServiceError } from '../frame-check.js';
+import { isServiceError } from '../../service/errors.js';
 import { isHtmx, readForm } from '../form.js';
 import { STATUS } from '../../server/errors.js';
 import type { ModelSwitchOutcome } from '../../service/types.js';

@@ -11,7 +11,7 @@ import { CAMERA_SOURCE_HELP, parseCameraSource } from '../../camera/index.js';
 import { html, notice, postedThreshold, type Html } from '../../../views/html.js';
 import { settingsPage, thresholdInput, thresholdPreview, type ThresholdPreview } from '../../../views/settings.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
-import { isServiceError } from '../frame-check.js';
+import { isServiceError } from '../../service/errors.js';
 import { readForm } from '../form.js';
 import { requireAdminPage } from '../page-auth.js';
 import { operatingPoint, rocOf } from '../roc.js';

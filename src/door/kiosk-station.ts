@@ -1,11 +1,11 @@
 // One kiosk (a browser session posting frames, or the server's own camera): frame -> what the
-// screen shows, with the k-of-n decision kept here on the server so a page cannot shortcut it.
-// Decisions (not frames) go to the activity log.
-import type { FaceService } from '../service/face-service.js';
-import type { Metrics } from '../server/metrics.js';
+// screen shows. Each frame gets the door's one-frame decision (Door.observe, the same as
+// /api/verify); the k-of-n rule over those is kept here on the server, so a page cannot shortcut
+// it. Verdicts, not frames, go to the activity log.
 import type { Box } from '../vision/types.js';
-import { analyzeKioskFrame, isServiceError } from './frame-check.js';
-import { KofNJudge, type JudgeOptions } from './kiosk-judge.js';
+import type { Door } from './door.js';
+import { KofNJudge, type JudgeOptions, type KofN, type Observation, type Verdict } from './kofn-judge.js';
+import { ServiceError } from '../service/errors.js';
 
 export type KioskStateName = 'look' | 'adjust' | 'checking' | 'granted' | 'denied' | 'offline' | 'busy' | 'camera_error';
 
@@ -21,20 +21,24 @@ export interface KioskView {
 
 export const DEFAULT_JUDGE: JudgeOptions = { cooldownMs: 4000, windowMs: 5000 };
 
-const isJpeg = (b: Uint8Array) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
-
 export interface StationOptions {
+  /** The k-of-n rule now (it lives in the settings, which may change between frames). */
+  rule: () => KofN;
   judge?: Partial<JudgeOptions>;
-  metrics?: Metrics;
   /** Named in the activity log: "browser", "device /dev/video0"... */
   source: string;
+  /** Hears each verdict (request metrics). */
+  onVerdict?: (v: Exclude<Verdict, { kind: 'pending' }>) => void;
 }
+
+/** Frame errors that mean the camera sends something we cannot read, not that the box is broken. */
+const CAMERA_ERRORS: readonly string[] = ['corrupt_image', 'unsupported_media', 'empty_image', 'image_too_large'];
 
 export class KioskStation {
   readonly judge: KofNJudge;
 
   constructor(
-    private readonly service: FaceService,
+    private readonly door: Door,
     private readonly opts: StationOptions,
   ) {
     this.judge = new KofNJudge({ ...DEFAULT_JUDGE, ...opts.judge });
@@ -46,54 +50,50 @@ export class KioskStation {
     if (shown) return this.#decisionView(shown);
     let f;
     try {
-      f = await analyzeKioskFrame(this.service, bytes);
+      f = await this.door.observe(bytes);
     } catch (err) {
-      if (isServiceError(err, 'busy')) return { state: 'busy', message: 'One moment…', detail: null, box: null, progress: null };
-      if (isServiceError(err) && ['corrupt_image', 'unsupported_media', 'empty_image', 'image_too_large'].includes(err.code)) {
-        return { state: 'camera_error', message: 'Camera problem', detail: err.message, box: null, progress: null };
-      }
+      if (err instanceof ServiceError && err.code === 'busy') return { state: 'busy', message: 'One moment…', detail: null, box: null, progress: null };
+      if (err instanceof ServiceError && CAMERA_ERRORS.includes(err.code)) return { state: 'camera_error', message: 'Camera problem', detail: err.message, box: null, progress: null };
       throw err;
     }
-    if (!f.model) {
-      // Still guide people to a good frame; a good one learns the kiosk is out of service.
+    if (!f.outcome) {
+      // No model: still guide people to a good frame; a good one learns the kiosk is out of service.
       const state = !f.box ? 'look' : f.advice ? 'adjust' : 'offline';
       return { state, message: f.advice ?? 'Not in service', detail: 'No face model is loaded: recognition is off', box: f.box, progress: null };
     }
-    const { kOfN } = this.service.getSettings();
-    const v = this.judge.observe(f.observation, now, kOfN);
+    const o = f.outcome;
+    const observation: Observation =
+      o.decision === 'no_face'
+        ? { kind: 'no_face' }
+        : o.decision === 'granted' && o.identity && o.score !== null
+          ? { kind: 'match', identityId: o.identity.id, name: o.identity.name, score: o.score }
+          : o.decision === 'denied'
+            ? { kind: 'unknown', score: o.score }
+            : { kind: 'unusable' };
+    const rule = this.opts.rule();
+    const v = this.judge.observe(observation, now, rule);
     if (v.kind !== 'pending') {
-      this.#log(v, f.metric, bytes, kOfN.n);
+      this.opts.onVerdict?.(v);
+      void this.door.log.record({
+        decision: v.kind === 'granted' ? 'match' : 'unknown',
+        identityId: v.kind === 'granted' ? v.identityId : null,
+        score: v.score,
+        metric: o.metric,
+        modelId: o.modelId,
+        frame: bytes[0] === 0xff && bytes[1] === 0xd8 ? bytes : f.analysis.image,
+        detail: `kiosk (${this.opts.source}): ${v.frames} of the last ${rule.n} frames`,
+      });
       return this.#decisionView(v, f.box);
     }
-    if (f.observation.kind === 'no_face') return { state: 'look', message: 'Look at the camera', detail: null, box: null, progress: null };
+    if (observation.kind === 'no_face') return { state: 'look', message: 'Look at the camera', detail: null, box: null, progress: null };
     if (f.advice) return { state: 'adjust', message: f.advice, detail: null, box: f.box, progress: null };
     return { state: 'checking', message: 'Hold still…', detail: null, box: f.box, progress: { have: v.have, need: v.need } };
   }
 
-  #decisionView(v: Exclude<ReturnType<KofNJudge['observe']>, { kind: 'pending' }>, box: Box | null = null): KioskView {
+  #decisionView(v: Exclude<Verdict, { kind: 'pending' }>, box: Box | null = null): KioskView {
     return v.kind === 'granted'
       ? { state: 'granted', message: `Welcome, ${v.name}`, detail: null, box, progress: null }
       : { state: 'denied', message: 'Not recognised', detail: 'Please ask at the desk', box, progress: null };
-  }
-
-  #log(v: Exclude<ReturnType<KofNJudge['observe']>, { kind: 'pending' }>, metric: 'cosine' | 'euclidean', frame: Uint8Array, n: number): void {
-    this.opts.metrics?.decisions.inc({ endpoint: 'kiosk', decision: v.kind });
-    if (!this.service.config.logDecisions) return;
-    const granted = v.kind === 'granted';
-    // Best effort, not awaited: a slow disk must not hold the door.
-    void this.service.gallery
-      .logDecision({
-        decision: granted ? 'match' : 'unknown',
-        identityId: granted ? v.identityId : null,
-        score: v.score,
-        metric,
-        modelId: this.service.modelId,
-        snapshotJpeg: isJpeg(frame) ? frame : undefined,
-        detail: `kiosk (${this.opts.source}): ${v.frames} of the last ${n} frames`,
-      })
-      .catch((err: Error & { code?: string }) => {
-        if (err.code !== 'NOT_FOUND') console.error(`[facegate] activity log: ${err.message}`);
-      });
   }
 }
 

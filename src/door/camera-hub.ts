@@ -2,10 +2,8 @@
 // one loop for all kiosk pages watching /kiosk/events, rebuilt when the setting changes. With the
 // default source ('auto' / 'browser') the kiosk page captures frames itself and there is no loop.
 import { CameraLoop, DeviceCamera, ReplayCamera, parseCameraSource, type CameraChoice, type FrameSource } from '../camera/index.js';
-import type { FaceService } from '../service/face-service.js';
-import type { Metrics } from '../server/metrics.js';
-import type { JudgeOptions } from './kiosk-judge.js';
-import { KioskStation, type KioskView } from './kiosk-station.js';
+import type { Settings } from '../gallery/gallery.js';
+import type { KioskStation, KioskView } from './kiosk-station.js';
 
 export interface CameraState {
   choice: CameraChoice | null;
@@ -24,12 +22,15 @@ export class CameraHub {
   #state: CameraState | undefined;
 
   constructor(
-    private readonly service: FaceService,
-    private readonly opts: { metrics?: Metrics; judge?: Partial<JudgeOptions>; retryMs?: number } = {},
+    /** The camera setting now. */
+    private readonly setting: () => Settings['camera'],
+    /** A kiosk station for a camera named `source`. */
+    private readonly station: (source: string) => KioskStation,
+    private readonly opts: { retryMs?: number } = {},
   ) {}
 
   current(): CameraState {
-    const cam = this.service.getSettings().camera;
+    const cam = this.setting();
     const key = JSON.stringify(cam);
     if (this.#state && key === this.#key) return this.#state;
     void this.#state?.loop?.stop();
@@ -45,7 +46,7 @@ export class CameraHub {
       choice.kind === 'device'
         ? new DeviceCamera(choice.device, { width: cam.width, height: cam.height, fps: cam.fps })
         : new ReplayCamera(choice.path, { fps: Math.min(cam.fps, MAX_REPLAY_FPS), width: cam.width });
-    const station = new KioskStation(this.service, { source: source.label, metrics: this.opts.metrics, judge: this.opts.judge });
+    const station = this.station(source.label);
     const loop = new CameraLoop<KioskView>(source, (frame) => station.frame(frame.jpeg), { retryMs: this.opts.retryMs });
     return (this.#state = { choice, loop, label: source.label, error: null });
   }
