@@ -11,7 +11,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isId } from '../gallery/ids.js';
 import type { AppConfig } from '../config/schema.js';
 import { PROJECT_ROOT } from '../config/load.js';
 import { finetuneDir, isStale, readFinetuneStatus, writeFinetuneStatus, type FinetuneStatus } from '../finetune/status.js';
@@ -356,7 +355,7 @@ export class ModelManager {
     // the gallery now, and people deleted since are left out.
     const report = status?.report;
     if (report) {
-      const nameOf = (id: string) => (isId('identity', id) ? this.service.gallery.getIdentity(id)?.name : undefined);
+      const nameOf = (id: string) => this.service.findIdentity(id)?.name;
       const skipped = report.identities.skipped.map((x) => ({ ...x, name: nameOf(x.id) ?? x.name })).filter((x) => x.name);
       status = { ...status!, report: { ...report, identities: { ...report.identities, skipped } } };
     }

@@ -7,9 +7,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, describeChoice } from '../engine/backend.js';
-import { Gallery, type Identity, type NewTemplate, type Settings, type SettingsPatch } from '../gallery/gallery.js';
+import { Gallery, type ActivityEntry, type ActivityQuery, type Identity, type NewTemplate, type Settings, type SettingsPatch, type Template } from '../gallery/gallery.js';
 import { isId } from '../gallery/ids.js';
-import { BadgeSchema, IdentityPatchSchema, NameSchema, NewIdentitySchema, type IdentityPatch } from '../gallery/schema.js';
+import { BadgeSchema, CROP_FILE, IdentityPatchSchema, NameSchema, NewIdentitySchema, SNAPSHOT_FILE, type IdentityPatch } from '../gallery/schema.js';
 import { GalleryMatcher } from '../match/gallery-matcher.js';
 import { isBetter } from '../match/vector.js';
 import { DecisionLog, Door, type ActiveModel, type FaceCheck, type IdentifyOutcome, type IdentityRef, type SampleReport, type VerifyOutcome } from '../door/index.js';
@@ -22,7 +22,7 @@ import { loadEmbedder, recommendedThresholds, type Embedder, type EmbedderSlot }
 import { ServiceError, translate, translated } from './errors.js';
 import { InferenceQueue } from './inference-queue.js';
 import { selectDiverse } from './templates.js';
-import type { DuplicateMatch, EnrollOutcome, HealthReport, IdentityView, ModelSwitchOutcome, ReembedOutcome } from './types.js';
+import type { AddSamplesOutcome, DuplicateMatch, EnrollOutcome, HealthReport, IdentityView, ModelSwitchOutcome, ReembedOutcome } from './types.js';
 
 export interface OpenOptions {
   /** Don't print the backend choice, nor (without `log`) what opening did to the gallery. */
@@ -389,6 +389,32 @@ export class FaceService {
     return { identity, templates: templates.length, samples, duplicateOf, modelId: e.modelId };
   }
 
+  /**
+   * "Add samples" for someone already enrolled: the same quality gate and diversity pick as
+   * enrollment, templates stored under whichever model embedded them.
+   */
+  async addSamples(identityId: string, images: EnrollImage[], source: 'upload' | 'camera'): Promise<AddSamplesOutcome> {
+    this.#requireModel();
+    const who = this.findIdentity(identityId);
+    if (!who) throw new ServiceError('not_found', `no identity ${identityId}`);
+    if (images.length === 0) throw new ServiceError('invalid_input', 'no images');
+    const max = this.config.limits.maxEnrollImages;
+    if (images.length > max) throw new ServiceError('invalid_input', `${images.length} images: at most ${max} at a time`);
+    const { samples, good } = await this.screenSamples(images, { source });
+    if (good.length === 0) throw new ServiceError('insufficient_samples', `none of the ${images.length} images is usable (see the reasons per image)`, { samples });
+    // Embedded by whichever model is current when the job runs (it may be switched meanwhile): stored under that model's id.
+    const { embeddings, model } = await this.#embed(good.map((g) => g.face.crop));
+    const modelId = model.embedder.modelId;
+    const keep = selectDiverse(embeddings, good.map((g) => g.sample.quality!), this.config.enroll.maxTemplates);
+    const templates: NewTemplate[] = [];
+    for (const i of keep) {
+      good[i]!.sample.kept = true;
+      templates.push({ embedding: embeddings[i]!, modelId, quality: good[i]!.sample.quality!, source, cropJpeg: await encodeJpeg(good[i]!.face.crop) });
+    }
+    await translated(() => this.gallery.addTemplates(identityId, templates));
+    return { identityId, templates: templates.length, samples, modelId };
+  }
+
   /** Identities any of the new samples already matches (best score per identity, best first). */
   #duplicates(embeddings: Float32Array[], matcher: GalleryMatcher): DuplicateMatch[] {
     const best = new Map<string, DuplicateMatch>();
@@ -585,6 +611,32 @@ export class FaceService {
       activityEntries: r.activityEntries,
       removed: r.removedPaths.map((p) => path.relative(this.gallery.dir, p)),
     };
+  }
+
+  /** An identity by id, or undefined (also for a malformed id: callers pass what a URL says). */
+  findIdentity(id: string): Identity | undefined {
+    return isId('identity', id) ? this.gallery.getIdentity(id) : undefined;
+  }
+
+  /** Template metadata (no vectors): all models, or one. */
+  templates(modelId?: string): Template[] {
+    return this.gallery.templates(modelId);
+  }
+
+  /** The file of a stored face crop, or null when the names are not the gallery's own. */
+  cropFile(identityId: string, crop: string): string | null {
+    if (!isId('identity', identityId) || !CROP_FILE.test(crop)) return null;
+    return this.gallery.cropPath({ identityId, crop });
+  }
+
+  /** The activity log, newest first. */
+  activity(query: ActivityQuery = {}): ActivityEntry[] {
+    return this.gallery.activity(query);
+  }
+
+  /** The file of a decision snapshot, or null when the name is not the log's own. */
+  snapshotFile(snapshot: string): string | null {
+    return SNAPSHOT_FILE.test(snapshot) ? this.gallery.snapshotPath({ snapshot }) : null;
   }
 
   getSettings(): Settings {

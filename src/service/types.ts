@@ -23,6 +23,13 @@ export interface EnrollOutcome {
   modelId: string;
 }
 
+export interface AddSamplesOutcome {
+  identityId: string;
+  templates: number;
+  samples: SampleReport[];
+  modelId: string;
+}
+
 export interface ReembedOutcome {
   modelId: string;
   /** Templates computed from stored crops. */

@@ -9,7 +9,7 @@ export function cropUrl(identityId: string, crop: string): string {
 export function thumbnails(service: FaceService): Map<string, string> {
   const active = service.modelId;
   const best = new Map<string, { url: string; rank: number }>();
-  for (const t of service.gallery.templates()) {
+  for (const t of service.templates()) {
     if (t.crop === null) continue;
     const rank = t.quality + (t.modelId === active ? 1 : 0);
     const cur = best.get(t.identityId);

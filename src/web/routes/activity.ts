@@ -35,9 +35,9 @@ export function activityRoutes(deps: AppDeps): Hono<WebEnv> {
   const admin = requireAdminPage(auth);
 
   const rows = (f: ActivityFilter): ActivityRow[] => {
-    const names = new Map(service.gallery.listIdentities().map((i) => [i.id, i.name]));
+    const names = new Map(service.listIdentities().map((i) => [i.id, i.name]));
     const thumbs = thumbnails(service);
-    const entries = service.gallery.activity({
+    const entries = service.activity({
       limit: f.limit,
       filter: {
         decision: f.decision || undefined,
@@ -63,7 +63,7 @@ export function activityRoutes(deps: AppDeps): Hono<WebEnv> {
 
   app.get('/admin/activity', admin, (c) => {
     const { filter, error } = filterOf(c);
-    const people = service.gallery
+    const people = service
       .listIdentities()
       .map((i) => ({ id: i.id, name: i.name }))
       .sort((a, b) => a.name.localeCompare(b.name));

@@ -6,13 +6,11 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { AppDeps } from '../../server/types.js';
 import { acceptContent, enrollBodyLimit, formatBytes, limitMultipart } from '../../server/validation.js';
-import { isId } from '../../gallery/ids.js';
 import type { SampleReport } from '../../door/index.js';
 import type { DuplicateMatch } from '../../service/types.js';
 import { duplicateWarning, enrollPage, enrollRefused, enrollSuccess } from '../../../views/enroll.js';
 import type { Html } from '../../../views/html.js';
 import type { CameraHub } from '../../door/index.js';
-import { addSamples } from '../add-samples.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
 import { isServiceError } from '../../service/errors.js';
 import { guidance } from '../guidance.js';
@@ -60,7 +58,7 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
   /** The identity a samples form is for (its :id), for the page a refusal renders. */
   const identityOf = (c: Context<WebEnv>) => {
     const id = c.req.param('id');
-    const who = id !== undefined && isId('identity', id) ? service.gallery.getIdentity(id) : undefined;
+    const who = id !== undefined ? service.findIdentity(id) : undefined;
     return who ? { id: who.id, name: who.name } : null;
   };
 
@@ -107,7 +105,7 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
   };
 
   const thumbsOf = (identityId: string) =>
-    service.gallery
+    service
       .templates(service.modelId ?? undefined)
       .filter((t) => t.identityId === identityId && t.crop !== null)
       .map((t) => cropUrl(identityId, t.crop!));
@@ -115,7 +113,7 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
   app.get('/admin/enroll', admin, (c) => {
     const id = c.req.query('identity');
     if (id !== undefined) {
-      const who = isId('identity', id) ? service.gallery.getIdentity(id) : undefined;
+      const who = service.findIdentity(id);
       if (!who) return page(c, null, enrollRefused(`No identity ${id}.`, undefined), 404);
       return page(c, { id: who.id, name: who.name });
     }
@@ -166,7 +164,7 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
 
   app.post('/admin/gallery/:id/samples', admin, ...csrfUpload, async (c) => {
     const id = c.req.param('id');
-    const who = isId('identity', id) ? service.gallery.getIdentity(id) : undefined;
+    const who = service.findIdentity(id);
     if (!who) return answer(c, null, enrollRefused(`No identity ${id}.`, undefined), 404);
     const identity = { id: who.id, name: who.name };
     let input;
@@ -176,7 +174,7 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
       return answer(c, identity, enrollRefused((err as Error).message, undefined), (err as { status?: 400 | 413 }).status ?? 400);
     }
     try {
-      const out = await addSamples(service, who.id, input.images, input.source);
+      const out = await service.addSamples(who.id, input.images, input.source);
       const body = enrollSuccess({ name: who.name, identityId: who.id, templates: out.templates, images: input.images.length, thumbs: thumbsOf(who.id), samples: out.samples, duplicateOf: [], added: true });
       return answer(c, identity, body, 201);
     } catch (err) {

@@ -2,8 +2,6 @@
 // decision snapshots behind the thumbnails (admin only: they are biometric data).
 import { readFile } from 'node:fs/promises';
 import { Hono, type Context } from 'hono';
-import { isId } from '../../gallery/ids.js';
-import { CROP_FILE, SNAPSHOT_FILE } from '../../gallery/schema.js';
 import type { AppDeps } from '../../server/types.js';
 import { deletePage, galleryPage, personRow, type GalleryPerson } from '../../../views/gallery.js';
 import { html, notice, type Html } from '../../../views/html.js';
@@ -23,7 +21,7 @@ export function galleryRoutes(deps: AppDeps): Hono<WebEnv> {
   const people = (): GalleryPerson[] => {
     const thumbs = thumbnails(service);
     const models = new Map<string, Set<string>>();
-    for (const t of service.gallery.templates()) {
+    for (const t of service.templates()) {
       if (!models.has(t.identityId)) models.set(t.identityId, new Set());
       models.get(t.identityId)!.add(t.modelId);
     }
@@ -60,7 +58,7 @@ export function galleryRoutes(deps: AppDeps): Hono<WebEnv> {
 
   const identityOf = (c: Context<WebEnv>) => {
     const id = c.req.param('id') ?? '';
-    return isId('identity', id) ? service.gallery.getIdentity(id) : undefined;
+    return service.findIdentity(id);
   };
 
   app.get('/admin/gallery', admin, (c) => {
@@ -126,14 +124,12 @@ ${r.needEnrollment.length ? html` Must enroll again (no stored crop): ${r.needEn
 
   app.get('/admin/faces/:id/:file', admin, (c) => {
     const { id, file } = c.req.param();
-    if (!isId('identity', id) || !CROP_FILE.test(file)) return c.notFound();
-    return jpeg(c, service.gallery.cropPath({ identityId: id, crop: file }));
+    return jpeg(c, service.cropFile(id, file));
   });
 
   app.get('/admin/snapshots/:file', admin, (c) => {
     const file = c.req.param('file');
-    if (!SNAPSHOT_FILE.test(file)) return c.notFound();
-    return jpeg(c, service.gallery.snapshotPath({ snapshot: file }));
+    return jpeg(c, service.snapshotFile(file));
   });
 
   return app;
