@@ -10,7 +10,7 @@ import { FaceNet, TrainableFaceNet } from '../src/model/facenet.js';
 import { createGradientEngine } from '../src/train/replicas.js';
 import { readFlat } from '../src/train/flat.js';
 import { Adam } from '../src/train/adam.js';
-import { microBatches } from '../src/train/trainer.js';
+import { microBatches } from '../src/train/gradients.js';
 import { readCrop } from '../src/train/validate.js';
 
 const backend = await initBackend({ quiet: true });

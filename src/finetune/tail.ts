@@ -2,13 +2,16 @@
 // MobileFaceNet runs at ~15 img/s; the last stage plus the embedding layer costs a twentieth of
 // the forward MACs, so the trunk runs once per image (features cached in memory) and only the tail
 // and an ArcFace head are trained. forward(x) = tail(trunk(x)) exactly, so "before" and "after"
-// are both measured through the same cached features.
+// are both measured through the same cached features. The loop and the step are the trainer's.
 import * as tf from '@tensorflow/tfjs-core';
 import type { FaceNet } from '../model/facenet.js';
 import { ArcFaceHead, l2Normalize, type ArcFaceOptions } from '../model/arcface.js';
 import { ParamStore } from '../model/layers.js';
 import { Adam } from '../train/adam.js';
-import { readFlat, writeFlat } from '../train/flat.js';
+import { flatSize, readFlat, writeFlat } from '../train/flat.js';
+import { fit, type Callback, type LoopState } from '../train/loop.js';
+import { trainStep } from '../train/step.js';
+import type { GradientSums } from '../train/gradients.js';
 import { Rng } from '../data/rng.js';
 import { mirrorImage } from '../eval/embed-images.js';
 import type { RgbImage } from '../vision/types.js';
@@ -78,9 +81,8 @@ export interface TailTrainOptions {
   seed: number;
   /** Class centres to start from (weight imprinting): [numClasses][dim], unit rows. */
   centres: Float32Array[];
-  onEpoch?: (epoch: number, loss: number, acc: number) => void | Promise<void>;
-  /** After every step: batches done and in total over all epochs. */
-  onBatch?: (done: number, total: number, loss: number) => void;
+  /** Progress and status, as `facegate train`'s (src/train/loop.ts). */
+  callbacks?: Callback[];
   signal?: AbortSignal;
 }
 
@@ -99,8 +101,9 @@ export function imprintCentres(embs: readonly Float32Array[], labels: readonly n
 }
 
 /**
- * Trains the tail of `net` in place (Adam over the tail's variables and an imprinted ArcFace head).
- * BatchNorm stays in inference mode: a few hundred images would only add noise to its statistics.
+ * Trains the tail of `net` in place (Adam over the tail's variables and an imprinted ArcFace head),
+ * with the loop and the step `facegate train` uses. BatchNorm stays in inference mode: a few
+ * hundred images would only add noise to its statistics.
  */
 export async function trainTail(net: FaceNet, samples: readonly TailSample[], shape: [number, number, number], opts: TailTrainOptions): Promise<{ losses: number[]; accuracies: number[] }> {
   const dim = net.config.embeddingSize;
@@ -115,71 +118,84 @@ export async function trainTail(net: FaceNet, samples: readonly TailSample[], sh
   const params = readFlat(vars);
   const adam = new Adam(params.length, { lr: opts.lr });
   const rng = Rng.derive(opts.seed, 'tail');
-  const losses: number[] = [];
-  const accuracies: number[] = [];
-  const perEpoch = Math.ceil(samples.length / opts.batchSize);
-  let step = 0;
+  const state: LoopState = { epoch: 0, batch: 0, history: [] };
   try {
-    for (let epoch = 1; epoch <= opts.epochs && !opts.signal?.aborted; epoch++) {
-      const order = rng.shuffle(Array.from(samples.keys()));
-      let lossSum = 0, correct = 0, seen = 0;
-      for (let i = 0; i < order.length; i += opts.batchSize) {
-        const batch = order.slice(i, i + opts.batchSize).map((k) => samples[k]!);
-        const n = batch.length;
-        const anchors = new Float32Array(n * dim);
-        const mask = new Float32Array(n);
-        batch.forEach((s, j) => {
-          if (s.anchor) {
-            anchors.set(s.anchor, j * dim);
-            mask[j] = 1;
-          }
-        });
-        const anchored = mask.reduce((a, b) => a + b, 0);
-        let cos: tf.Tensor2D | undefined;
-        const { value, grads, pred } = tf.tidy(() => {
-          const x = batchTensor(batch.map((s) => s.feat), shape);
-          const labels = tf.tensor1d(Int32Array.from(batch, (s) => s.label), 'int32');
-          const a = tf.tensor2d(anchors, [n, dim]);
-          const m = tf.tensor1d(mask);
-          const r = tf.variableGrads(() => {
-            const emb = net.tailForward(x, { training: false });
-            const out = head.loss(emb, labels);
-            // Kept past variableGrads' own tidy for the accuracy below; disposed after the step.
-            cos = tf.keep(out.cos);
-            if (anchored === 0 || opts.preserveWeight === 0) return out.loss;
-            const drift = tf.div(tf.sum(tf.mul(m, tf.sub(1, tf.sum(tf.mul(l2Normalize(emb), a), 1)))), anchored);
-            return tf.add(out.loss, tf.mul(drift, opts.preserveWeight)) as tf.Scalar;
-          }, vars.map(([, v]) => v));
-          return { ...r, pred: tf.argMax(cos!, 1) };
-        });
-        const flat = new Float32Array(params.length);
-        try {
-          let o = 0;
-          for (const [, v] of vars) {
-            const g = grads[v.name];
-            if (g) flat.set(g.dataSync() as Float32Array, o);
-            o += v.size;
-          }
-          const p = pred.dataSync();
-          lossSum += (value.dataSync()[0] as number) * n;
-          for (let j = 0; j < n; j++) if (p[j] === batch[j]!.label) correct++;
-          seen += n;
-        } finally {
-          tf.dispose([value, pred, cos!, ...Object.values(grads)]);
-        }
-        adam.update(params, flat);
-        writeFlat(vars, params);
-        opts.onBatch?.(++step, perEpoch * opts.epochs, lossSum / seen);
-        // Yield to the event loop: Ctrl-C, status writes and the progress bar run between steps.
-        await new Promise((r) => setImmediate(r));
-        if (opts.signal?.aborted) break;
-      }
-      losses.push(lossSum / Math.max(1, seen));
-      accuracies.push(correct / Math.max(1, seen));
-      await opts.onEpoch?.(epoch, losses.at(-1)!, accuracies.at(-1)!);
-    }
+    await fit({
+      state,
+      epochs: opts.epochs,
+      batchesPerEpoch: () => Math.ceil(samples.length / opts.batchSize),
+      batches: () => shuffledBatches(samples, opts.batchSize, rng),
+      step: (b) =>
+        trainStep(params, adam, (p) => {
+          writeFlat(vars, p);
+          return tailGradients(net, head, vars, b.samples, shape, opts.preserveWeight);
+        }),
+      optimizer: adam,
+      callbacks: opts.callbacks ?? [],
+      signal: opts.signal,
+    });
+    writeFlat(vars, params);
   } finally {
     headStore.dispose();
   }
-  return { losses, accuracies };
+  return { losses: state.history.map((h) => h.trainLoss), accuracies: state.history.map((h) => h.trainAcc) };
+}
+
+/** An epoch's batches: the samples in a fresh order from `rng`, cut in runs of `size`. */
+function* shuffledBatches(samples: readonly TailSample[], size: number, rng: Rng): Generator<{ index: number; samples: TailSample[] }> {
+  const order = rng.shuffle(Array.from(samples.keys()));
+  for (let i = 0; i < order.length; i += size) yield { index: i / size, samples: order.slice(i, i + size).map((k) => samples[k]!) };
+}
+
+/**
+ * ArcFace loss over the tail's embeddings, plus `preserveWeight` x (1 - cos(new, old)) on replay
+ * images, as gradient sums (the batch-mean gradient times its size, as the replicas return them).
+ */
+function tailGradients(net: FaceNet, head: ArcFaceHead, vars: [string, tf.Variable][], batch: readonly TailSample[], shape: [number, number, number], preserveWeight: number): GradientSums {
+  const n = batch.length;
+  const dim = net.config.embeddingSize;
+  const anchors = new Float32Array(n * dim);
+  const mask = new Float32Array(n);
+  batch.forEach((s, j) => {
+    if (s.anchor) {
+      anchors.set(s.anchor, j * dim);
+      mask[j] = 1;
+    }
+  });
+  const anchored = mask.reduce((a, b) => a + b, 0);
+  let cos: tf.Tensor2D | undefined;
+  const { value, grads, pred } = tf.tidy(() => {
+    const x = batchTensor(batch.map((s) => s.feat), shape);
+    const labels = tf.tensor1d(Int32Array.from(batch, (s) => s.label), 'int32');
+    const a = tf.tensor2d(anchors, [n, dim]);
+    const m = tf.tensor1d(mask);
+    const r = tf.variableGrads(() => {
+      const emb = net.tailForward(x, { training: false });
+      const out = head.loss(emb, labels);
+      // Kept past variableGrads' own tidy for the accuracy below; disposed after the step.
+      cos = tf.keep(out.cos);
+      if (anchored === 0 || preserveWeight === 0) return out.loss;
+      const drift = tf.div(tf.sum(tf.mul(m, tf.sub(1, tf.sum(tf.mul(l2Normalize(emb), a), 1)))), anchored);
+      return tf.add(out.loss, tf.mul(drift, preserveWeight)) as tf.Scalar;
+    }, vars.map(([, v]) => v));
+    return { ...r, pred: tf.argMax(cos!, 1) };
+  });
+  const sums: GradientSums = { count: n, lossSum: 0, distillSum: 0, correct: 0, grads: new Float32Array(flatSize(vars)), bnStats: new Float32Array(0) };
+  try {
+    let o = 0;
+    for (const [, v] of vars) {
+      const g = grads[v.name];
+      if (g) {
+        const d = g.dataSync();
+        for (let i = 0; i < d.length; i++) sums.grads[o + i] = d[i]! * n;
+      }
+      o += v.size;
+    }
+    sums.lossSum = (value.dataSync()[0] as number) * n;
+    const p = pred.dataSync();
+    for (let j = 0; j < n; j++) if (p[j] === batch[j]!.label) sums.correct++;
+  } finally {
+    tf.dispose([value, pred, cos!, ...Object.values(grads)]);
+  }
+  return sums;
 }

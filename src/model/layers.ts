@@ -18,6 +18,18 @@ export interface ForwardContext {
 /** TF's 'same'/'valid', or a number of pixels on every side (PyTorch/ONNX symmetric padding). */
 export type Padding = 'same' | 'valid' | number;
 
+/**
+ * Parameters their layer declared exempt from weight decay (BatchNorm's affine pair, PReLU slopes),
+ * as torch recipes put them in a param group with weight_decay 0. The trainer's groups
+ * (src/train/param-groups.ts) come from `decays`; no name is matched anywhere.
+ */
+const noDecay = new WeakSet<tf.Variable>();
+
+/** Whether weight decay applies to this trainable variable (see ParamStore.param). */
+export function decays(v: tf.Variable): boolean {
+  return !noDecay.has(v);
+}
+
 /** Owns every variable of a model, keyed by a stable dotted name. */
 export class ParamStore {
   readonly trainable = new Map<string, tf.Variable>();
@@ -33,11 +45,13 @@ export class ParamStore {
     return this.seed++;
   }
 
-  param(name: string, init: () => tf.Tensor): tf.Variable {
+  /** A trainable variable; `decay: false` puts it in the group weight decay leaves alone. */
+  param(name: string, init: () => tf.Tensor, opts: { decay?: boolean } = {}): tf.Variable {
     if (this.trainable.has(name) || this.buffers.has(name)) throw new Error(`duplicate parameter ${name}`);
     // Engine-wide variable names must be unique, so TF.js names them; ours live in the map.
     const v = tf.tidy(() => tf.variable(init(), true));
     this.trainable.set(name, v);
+    if (opts.decay === false) noDecay.add(v);
     return v;
   }
 
@@ -82,7 +96,7 @@ export class Conv2d {
     readonly stride = 1,
     readonly pad: Padding = 'same',
   ) {
-    this.w = ps.param(`${name}.w`, () => heNormal([k, k, inC, outC], k * k * inC, ps.nextSeed()));
+    this.w = ps.param(`${name}.w`, () => heNormal([k, k, inC, outC], k * k * inC, ps.nextSeed()), { decay: true });
   }
   forward(x: tf.Tensor4D, ctx?: ForwardContext): tf.Tensor4D {
     const y = tf.conv2d(x, this.w as tf.Tensor4D, this.stride, this.pad);
@@ -101,7 +115,7 @@ export class DepthwiseConv2d {
     readonly stride = 1,
     readonly pad: Padding = 'same',
   ) {
-    this.w = ps.param(`${name}.w`, () => heNormal([k, k, channels, 1], k * k, ps.nextSeed()));
+    this.w = ps.param(`${name}.w`, () => heNormal([k, k, channels, 1], k * k, ps.nextSeed()), { decay: true });
   }
   forward(x: tf.Tensor4D, ctx?: ForwardContext): tf.Tensor4D {
     const y = tf.depthwiseConv2d(x, this.w as tf.Tensor4D, this.stride, this.pad);
@@ -113,7 +127,7 @@ export class DepthwiseConv2d {
 export class Dense {
   readonly w: tf.Variable;
   constructor(ps: ParamStore, readonly name: string, inF: number, outF: number) {
-    this.w = ps.param(`${name}.w`, () => tf.randomNormal([inF, outF], 0, Math.sqrt(1 / inF), 'float32', ps.nextSeed()));
+    this.w = ps.param(`${name}.w`, () => tf.randomNormal([inF, outF], 0, Math.sqrt(1 / inF), 'float32', ps.nextSeed()), { decay: true });
   }
   forward(x: tf.Tensor2D, ctx?: ForwardContext): tf.Tensor2D {
     if (ctx?.macs) ctx.macs.count += this.w.size;
@@ -142,8 +156,8 @@ export class BatchNorm {
     // arcface_torch's final "features" BatchNorm1d fixes gamma at 1 (no scale).
     this.gamma = opts.scale === false || !affine
       ? ps.buffer(`${name}.gamma`, () => tf.ones([channels]))
-      : ps.param(`${name}.gamma`, () => tf.ones([channels]));
-    this.beta = affine ? ps.param(`${name}.beta`, () => tf.zeros([channels])) : ps.buffer(`${name}.beta`, () => tf.zeros([channels]));
+      : ps.param(`${name}.gamma`, () => tf.ones([channels]), { decay: false });
+    this.beta = affine ? ps.param(`${name}.beta`, () => tf.zeros([channels]), { decay: false }) : ps.buffer(`${name}.beta`, () => tf.zeros([channels]));
     this.movingMean = ps.buffer(`${name}.moving_mean`, () => tf.zeros([channels]));
     this.movingVar = ps.buffer(`${name}.moving_var`, () => tf.ones([channels]));
   }
@@ -164,7 +178,7 @@ export class PReLU {
   readonly channels: number;
   constructor(ps: ParamStore, name: string, channels: number) {
     this.channels = channels;
-    this.alpha = ps.param(`${name}.alpha`, () => tf.fill([channels], 0.25));
+    this.alpha = ps.param(`${name}.alpha`, () => tf.fill([channels], 0.25), { decay: false });
   }
   forward<T extends tf.Tensor>(x: T): T {
     return tf.prelu(x, this.alpha as tf.Tensor) as T;

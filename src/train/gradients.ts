@@ -24,6 +24,21 @@ export interface GradientSums {
   bnStats: Float32Array;
 }
 
+/** Cuts a batch into micro-batches (the unit of BN statistics and of work per replica). */
+export function microBatches(images: Uint8Array, labels: Int32Array, micro: number, size: number, teacher?: Float32Array): MicroBatch[] {
+  const per = size * size * 3;
+  const dim = teacher ? teacher.length / labels.length : 0;
+  const out: MicroBatch[] = [];
+  for (let i = 0, j = 0; i < labels.length; i = j) {
+    j = Math.min(labels.length, i + micro);
+    // A lone last image would give BatchNorm a batch variance of 0 (the 1x1 layers output beta and
+    // pass no gradient): it joins the micro-batch before it.
+    if (labels.length - j === 1) j++;
+    out.push({ images: images.slice(i * per, j * per), labels: labels.slice(i, j), ...(teacher ? { teacher: teacher.slice(i * dim, j * dim) } : {}) });
+  }
+  return out;
+}
+
 /** BatchNorm layer names in a fixed order (from the moving-mean buffers). */
 export function bnLayers(tm: TrainableFaceNet): { name: string; channels: number }[] {
   const out: { name: string; channels: number }[] = [];

@@ -19,6 +19,14 @@ export interface EpochRecord {
   imagesPerSecond: number;
 }
 
+/**
+ * What picks the best epoch and drives the schedule: verification accuracy when there are pairs,
+ * else closed-set validation accuracy (as the seed), else training accuracy.
+ */
+export function selectionMetric(r: EpochRecord): number {
+  return r.verifAcc ?? r.valAcc ?? r.trainAcc;
+}
+
 const COLUMNS: (keyof EpochRecord)[] = ['epoch', 'trainLoss', 'trainAcc', 'distillLoss', 'valLoss', 'valAcc', 'verifAcc', 'verifStd', 'lr', 'seconds', 'imagesPerSecond'];
 
 export function historyCsv(history: EpochRecord[]): string {
