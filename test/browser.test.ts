@@ -16,7 +16,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { hashPassword, loadConfig } from '../src/config/index.js';
 import { initBackend } from '../src/engine/backend.js';
-import { createApp } from '../src/server/index.js';
+import { createApp } from '../src/http/index.js';
 import { FaceService } from '../src/service/index.js';
 import type { Web } from '../src/web/index.js';
 import { ARTIFACTS, PASSWORD, SHIPPED_MODEL, VIDEOS, randomModel, shippedModelExists } from './fixtures/web/harness.js';
@@ -191,7 +191,7 @@ test('enroll the person in the video from the kiosk camera, with live quality fe
   await shot(page, 'enroll-result', true);
   const who = service.listIdentities();
   assert.deepEqual(who.map((i) => i.name), [PERSON]);
-  assert.ok(service.gallery.templates().every((t) => t.source === 'camera'));
+  assert.ok(service.templates().every((t) => t.source === 'camera'));
   // The form is ready for the next person.
   assert.equal(await page.locator('#enroll-name').inputValue(), '');
   assert.equal(await page.locator('#captured li').count(), 0);

@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { CameraError, CameraLoop, DeviceCamera, ReplayCamera, parseCameraSource, type LoopEvent } from '../src/camera/index.js';
 import { hashPassword, loadConfig } from '../src/config/index.js';
 import { initBackend } from '../src/engine/backend.js';
-import { createApp } from '../src/server/index.js';
+import { createApp } from '../src/http/index.js';
 import { FaceService } from '../src/service/index.js';
 import type { KioskView } from '../src/door/index.js';
 import { BBT, PASSWORD, PageClient, VIDEOS, randomModel } from './fixtures/web/harness.js';

@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { inFrame } from '../bench/lowres.js';
 import { hashPassword, loadConfig } from '../src/config/index.js';
 import { initBackend } from '../src/engine/backend.js';
-import { createApp, type AppEnv } from '../src/server/index.js';
+import { createApp, type AppEnv } from '../src/http/index.js';
 import { FaceService } from '../src/service/index.js';
 import { BBT, DATA, LOCAL, PASSWORD, PageClient, SHIPPED_MODEL, shippedModelExists } from './fixtures/web/harness.js';
 
@@ -67,7 +67,7 @@ async function apiVerify(f: { bytes: Buffer; type: string }, route = '/api/verif
 
 /** The kiosk's decision: what the screen shows, and for a verdict the score it logged. */
 async function kioskDecision(kiosk: PageClient, f: { bytes: Buffer; type: string }) {
-  const logged = service.gallery.activity({ limit: 1 })[0]?.id;
+  const logged = service.activity({ limit: 1 })[0]?.id;
   const r = await kiosk.req('/kiosk/frame', { method: 'POST', body: new Uint8Array(f.bytes), headers: { 'content-type': f.type, 'x-csrf-token': kiosk.csrf } });
   assert.equal(r.status, 200, r.text);
   const view = JSON.parse(r.text) as { state: string; message: string };
@@ -77,7 +77,7 @@ async function kioskDecision(kiosk: PageClient, f: { bytes: Buffer; type: string
   }
   // The verdict is logged in the background: wait for its entry.
   for (let i = 0; i < 100; i++) {
-    const e = service.gallery.activity({ limit: 1 })[0];
+    const e = service.activity({ limit: 1 })[0];
     if (e && e.id !== logged && e.detail?.startsWith('kiosk')) return { decision: view.state, score: e.score, message: view.message };
     await sleep(20);
   }

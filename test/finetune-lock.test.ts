@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Enrolled } from '../src/enrolled/index.js';
 import { Gallery } from '../src/gallery/index.js';
 import { ModelRegistry } from '../src/model/registry.js';
 import { OwnerLock, claimForServer, currentOwner, type OwnerRecord } from '../src/owner/index.js';
@@ -77,7 +78,7 @@ function standIn(galleryDir: string) {
 }
 
 async function openGallery(dir: string): Promise<Gallery> {
-  return Gallery.open(dir, { sweepOnOpen: false });
+  return (await Enrolled.open(dir, { sweepOnOpen: false })).gallery;
 }
 
 test('no server: the finetune waits for a CLI writer, writes under the lock, and keeps what that writer wrote', async () => {

@@ -26,7 +26,7 @@ import { writeFileAtomic } from '../src/util/atomic-write.js';
 import { runFinetune } from '../src/finetune/finetune.js';
 import { readFinetuneStatus } from '../src/finetune/status.js';
 import { FaceService } from '../src/service/index.js';
-import { createApp, type CreatedApp } from '../src/server/index.js';
+import { createApp, type CreatedApp } from '../src/http/index.js';
 import { until } from './fixtures/expect.js';
 import { fileURLToPath } from 'node:url';
 import { BBT, DATA, LOCAL, PASSWORD } from './fixtures/web/harness.js';
@@ -126,9 +126,9 @@ test('a deleted person is kept out; the run promotes a better version, the galle
   }, 30_000);
   assert.equal(newId, service.modelId);
   assert.equal(service.getSettings().activeModelId, newId);
-  const covered = new Set(service.gallery.templates(newId!).map((t) => t.identityId));
+  const covered = new Set(service.templates(newId!).map((t) => t.identityId));
   for (const who of PEOPLE) assert.ok(covered.has(ids.get(who)!), `${who} re-embedded`);
-  assert.ok(service.gallery.templates(parentId).length > 0, 'old templates kept for rollback');
+  assert.ok(service.templates(parentId).length > 0, 'old templates kept for rollback');
   for (const who of PEOPLE) {
     const v = await service.verify(await photo(who, PROBE[who]!), { claim: ids.get(who)! });
     assert.equal(v.decision, 'granted', `${who}: ${JSON.stringify({ score: v.score, threshold: v.threshold })}`);

@@ -7,6 +7,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Enrolled } from '../src/enrolled/index.js';
 import { Gallery } from '../src/gallery/gallery.js';
 import { decodeEmbedding } from '../src/gallery/embedding-codec.js';
 import { DIM, MODEL, decodeGeneration, generation } from './fixtures/gallery/crash-writer.js';
@@ -68,7 +69,7 @@ test('SIGKILL during writes never leaves a torn or mixed gallery file', { timeou
   }
   t.diagnostic(`${KILLS} kills, ${midWrite} left a temp file (killed mid-write), generation advanced ${advanced} times, final ${gen}`);
   // The survivor opens cleanly (schema + integrity) and the sweep removes the dead writers' temp files.
-  const reopened = await Gallery.open(dir, { staleTempMs: 0 });
+  const reopened = (await Enrolled.open(dir, { staleTempMs: 0 })).gallery;
   assert.equal(reopened.templates(MODEL).length, TEMPLATES);
   assert.ok(!(await readdir(dir)).some((f) => f.endsWith('.tmp')));
   await rm(dir, { recursive: true, force: true });

@@ -13,10 +13,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { hashPassword, loadConfig } from '../src/config/index.js';
 import { initBackend } from '../src/engine/backend.js';
-import { Gallery } from '../src/gallery/index.js';
+import { Enrolled } from '../src/enrolled/index.js';
 import { breakStale } from '../src/owner/lock.js';
 import { OwnerError, OwnerLock, ServerClient, claimForServer, currentOwner, isAlive, lockPath, useGallery, type OwnerRecord } from '../src/owner/index.js';
-import { createApp, startServer, type AppEnv } from '../src/server/index.js';
+import { createApp, startServer, type AppEnv } from '../src/http/index.js';
 import { FaceService } from '../src/service/index.js';
 import { ServiceError } from '../src/service/errors.js';
 
@@ -191,32 +191,32 @@ test('a real server: its published token works over loopback, not from its outsi
 
 test('opening a gallery another live process owns does not sweep it (its write may be in progress)', async () => {
   const dir = await freshDir();
-  await (await Gallery.open(dir)).close();
+  await (await Enrolled.open(dir)).close();
   const orphan = path.join(dir, 'faces', 'i_0123456789abcdefghjk');
   await mkdir(orphan, { recursive: true });
   await writeFile(path.join(orphan, 't_0123456789abcdefghjk.jpg'), 'x');
   await plantLock(dir, { pid: process.ppid });
-  await (await Gallery.open(dir)).close();
+  await (await Enrolled.open(dir)).close();
   assert.ok(existsSync(orphan), 'left alone while its owner lives');
   await rm(lockPath(dir));
-  await (await Gallery.open(dir)).close();
+  await (await Enrolled.open(dir)).close();
   assert.equal(existsSync(orphan), false, 'swept once nobody else owns the gallery');
 });
 
 test('a settings patch that changes nothing writes nothing', async () => {
   const dir = await freshDir();
-  const g = await Gallery.open(dir);
+  const e = await Enrolled.open(dir);
   try {
-    const s = await g.updateSettings({ metric: 'cosine' });
-    const rev = g.revision;
-    const before = await stat(path.join(dir, 'gallery.json'));
-    await g.updateSettings({ metric: s.metric, thresholds: s.thresholds });
-    assert.equal(g.revision, rev);
-    assert.equal((await stat(path.join(dir, 'gallery.json'))).mtimeMs, before.mtimeMs);
-    await g.updateSettings({ topK: s.topK + 1 });
-    assert.ok(g.revision > rev);
+    const s = await e.settings.update({ metric: 'cosine' });
+    const rev = e.settings.revision;
+    const before = await stat(e.settings.file);
+    await e.settings.update({ metric: s.metric, thresholds: s.thresholds });
+    assert.equal(e.settings.revision, rev);
+    assert.equal((await stat(e.settings.file)).mtimeMs, before.mtimeMs);
+    await e.settings.update({ topK: s.topK + 1 });
+    assert.ok(e.settings.revision > rev);
   } finally {
-    await g.close();
+    await e.close();
   }
 });
 

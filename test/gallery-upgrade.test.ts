@@ -23,8 +23,8 @@ import { ModelRegistry } from '../src/model/registry.js';
 import { loadConfig, PROJECT_ROOT } from '../src/config/load.js';
 import { FaceService, modelIdOf } from '../src/service/index.js';
 import { withService } from '../src/service/cli-run.js';
-import { startServer } from '../src/server/start.js';
-import { createApp } from '../src/server/app.js';
+import { startServer } from '../src/http/start.js';
+import { createApp } from '../src/http/app.js';
 import { hashPassword } from '../src/config/index.js';
 import { PASSWORD, PageClient } from './fixtures/web/harness.js';
 
@@ -78,8 +78,8 @@ before(async () => {
     await s.updateSettings({ keepCrops: false });
     ids.howard = (await s.enroll({ name: 'howard', images: await images('howard', [1, 2, 3]), confirmDuplicate: true })).identity.id;
     await s.updateSettings({ keepCrops: true });
-    for (const who of Object.keys(ids)) oldTemplates[who] = s.gallery.templates(OLD).filter((t) => t.identityId === ids[who]).map((t) => t.id);
-    assert.ok(s.gallery.templates().every((t) => t.modelId === OLD && t.dim === 512));
+    for (const who of Object.keys(ids)) oldTemplates[who] = s.templates(OLD).filter((t) => t.identityId === ids[who]).map((t) => t.id);
+    assert.ok(s.templates().every((t) => t.modelId === OLD && t.dim === 512));
     assert.equal(s.getSettings().activeModelId, OLD);
   } finally {
     await s.close();
@@ -100,9 +100,9 @@ test('opening the gallery with the 128-d model re-embeds the stored crops; the p
     const settings = s.getSettings();
     assert.equal(settings.activeModelId, newId, 'the loaded model is the active one');
     assert.equal(settings.thresholds.cosine, newThreshold, "the new model's threshold, not the old one's");
-    const fresh = s.gallery.templates(newId);
+    const fresh = s.templates(newId);
     assert.ok(fresh.every((t) => t.dim === 128));
-    const old = s.gallery.templates(OLD);
+    const old = s.templates(OLD);
     for (const who of ['amy', 'raj']) {
       const mine = fresh.filter((t) => t.identityId === ids[who]);
       assert.equal(mine.length, oldTemplates[who]!.length, `${who}: one new template per stored crop`);
@@ -209,7 +209,7 @@ test('`facegate model use` while nothing runs, then the CLI: verify re-embeds fi
   await withService(configFor(path.join(modelsRoot, 'facegate-default'), galleryDir), async (s) => {
     assert.equal(s.getSettings().activeModelId, newId);
     assert.equal(s.health().gallery.reembedPending, 0);
-    assert.deepEqual(new Set(s.gallery.templates(newId).map((t) => t.identityId)), new Set([ids.amy, ids.raj]));
+    assert.deepEqual(new Set(s.templates(newId).map((t) => t.identityId)), new Set([ids.amy, ids.raj]));
   });
 });
 
@@ -220,7 +220,7 @@ test('two models under one model id with different embedding sizes: the new one 
   const sa = await FaceService.open(configFor(a, galleryDir), { quiet: true });
   try {
     await sa.enroll({ name: 'amy', images: await images('amy', [2, 3, 4]), confirmDuplicate: true });
-    assert.equal(sa.gallery.templates('collide@1')[0]!.dim, 64);
+    assert.equal(sa.templates('collide@1')[0]!.dim, 64);
     const tensors = tf.memory().numTensors;
     await assert.rejects(sa.switchModel(b), (e: Error & { code?: string }) => e.code === 'conflict' && /64-d .* 32-d/.test(e.message));
     assert.equal(tf.memory().numTensors, tensors, 'the refused model was disposed');
@@ -235,7 +235,7 @@ test('two models under one model id with different embedding sizes: the new one 
     assert.equal(h.status, 'no_model');
     assert.match(h.model.error!, /64-d .* 32-d/);
     await assert.rejects(async () => sb.verify(await photo('amy', 5)), (e: Error & { code?: string }) => e.code === 'no_model');
-    assert.equal(sb.gallery.templates('collide@1')[0]!.dim, 64, 'the gallery is left as it was');
+    assert.equal(sb.templates('collide@1')[0]!.dim, 64, 'the gallery is left as it was');
   } finally {
     await sb.close();
   }

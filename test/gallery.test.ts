@@ -4,7 +4,8 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } fr
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Gallery, type NewTemplate } from '../src/gallery/gallery.js';
+import type { NewTemplate } from '../src/gallery/gallery.js';
+import { Enrolled } from '../src/enrolled/index.js';
 import { GalleryError } from '../src/gallery/errors.js';
 import { nodeIo, type FileIo } from '../src/gallery/atomic-file.js';
 import { decodeEmbedding, encodeEmbedding, fromHalfBits, toHalfBits } from '../src/gallery/embedding-codec.js';
@@ -58,7 +59,8 @@ async function walk(dir: string): Promise<string[]> {
 
 test('a new gallery is pretty JSON with base64 embeddings, and survives a reopen', async () => {
   const dir = await tmpDir();
-  const g = await Gallery.open(dir);
+  const gs = await Enrolled.open(dir);
+  const g = gs.gallery;
   const ada = await g.addIdentity({ name: '  Ada   Lovelace ', badge: 'B-17', notes: 'first' });
   assert.equal(ada.name, 'Ada Lovelace');
   assert.match(ada.id, /^i_[0-9a-z]{20}$/);
@@ -72,7 +74,8 @@ test('a new gallery is pretty JSON with base64 embeddings, and survives a reopen
   assert.ok(!/\[\s*-?\d+\.\d+,/.test(text), 'no JSON number arrays');
   assert.equal(json.templates[0].modelId, MODEL);
 
-  const g2 = await Gallery.open(dir);
+  const g2s = await Enrolled.open(dir);
+  const g2 = g2s.gallery;
   assert.deepEqual(g2.listIdentities(), g.listIdentities());
   const stored = g2.embedding(t.id);
   const n = Math.hypot(...v);
@@ -84,14 +87,20 @@ test('a new gallery is pretty JSON with base64 embeddings, and survives a reopen
 test('hand-written v1 fixture opens and matches', async () => {
   const dir = await tmpDir();
   await cp(path.join(fixtures, 'v1'), dir, { recursive: true });
-  const g = await Gallery.open(dir);
+  const gs = await Enrolled.open(dir);
+  const g = gs.gallery;
   assert.deepEqual(g.listIdentities().map((i) => i.name), ['Alice', 'Bea']);
-  assert.equal(g.getSettings().thresholds.cosine, 0.5);
-  assert.equal(g.getSettings().thresholds.euclidean, 1.1); // default filled in
+  assert.equal(gs.settings.get().thresholds.cosine, 0.5);
+  assert.equal(gs.settings.get().thresholds.euclidean, 1.1); // default filled in
+  // Version 1 kept the settings in gallery.json: they moved to settings.json, the active model stayed.
+  assert.equal(g.activeModelId, 'toy@1');
+  const files = { gallery: JSON.parse(await readFile(path.join(dir, 'gallery.json'), 'utf8')), settings: JSON.parse(await readFile(path.join(dir, 'settings.json'), 'utf8')) };
+  assert.deepEqual([files.gallery.version, files.gallery.activeModelId, 'settings' in files.gallery], [2, 'toy@1', false]);
+  assert.equal(files.settings.settings.thresholds.cosine, 0.5);
   const m = g.matrix('toy@1');
   assert.deepEqual([m.rows, m.dim], [3, 4]);
   assert.deepEqual(Array.from(m.matrix.subarray(4, 8)), [Math.fround(0.6), Math.fround(0.8), 0, 0]);
-  const matcher = new GalleryMatcher(g);
+  const matcher = new GalleryMatcher(g, () => gs.settings.get());
   const res = matcher.identify(vec(0, 1, 0, 0));
   // Bea's template is identical (cos 1) but her own threshold is 0.9: still accepted. Alice's best is 0.8.
   assert.equal(res.identityId, 'i_bee00000000000000002');
@@ -100,7 +109,8 @@ test('hand-written v1 fixture opens and matches', async () => {
 });
 
 test('names, badges and notes are validated; unknown fields rejected', async () => {
-  const g = await Gallery.open(await tmpDir());
+  const gs = await Enrolled.open(await tmpDir());
+  const g = gs.gallery;
   await rejects(g.addIdentity({ name: '   ' }), 'INVALID_INPUT', /empty/);
   await rejects(g.addIdentity({ name: 'x'.repeat(81) }), 'INVALID_INPUT', /longer/);
   await rejects(g.addIdentity({ name: 'bad\u0007name' }), 'INVALID_INPUT', /control/);
@@ -123,22 +133,24 @@ test('names, badges and notes are validated; unknown fields rejected', async () 
 test('ids are checked before any path is built: traversal attempts are rejected', async () => {
   const root = await tmpDir();
   const dir = path.join(root, 'g');
-  const g = await Gallery.open(dir, { erasureDirs: [path.join(root, 'ft')] });
+  const gs = await Enrolled.open(dir, { erasureDirs: [path.join(root, 'ft')] });
+  const g = gs.gallery;
   const bad = ['../x', '../../etc/passwd', 'i_../../../tmp', '/etc', 'i_aaaaaaaaaaaaaaaaaaa/', '', 'I_AAAAAAAAAAAAAAAAAAAA'];
   for (const id of bad) {
     assert.throws(() => g.getIdentity(id), (e: unknown) => e instanceof GalleryError && e.code === 'INVALID_ID');
-    await rejects(g.deleteIdentity(id), 'INVALID_ID');
+    await rejects(gs.erase(id), 'INVALID_ID');
     await rejects(g.addTemplates(id, [tpl(vec(1, 0))]), 'INVALID_ID');
     await rejects(g.updateIdentity(id, { name: 'x' }), 'INVALID_ID');
-    await rejects(g.logDecision({ decision: 'match', identityId: id }), 'INVALID_ID');
+    await rejects(gs.activity.record({ decision: 'match', identityId: id }), 'INVALID_ID');
   }
   assert.throws(() => g.cropPath({ identityId: newId('identity'), crop: '../../gallery.json' }), /invalid crop/);
   assert.throws(() => g.embedding('t_../x'), /invalid template id/);
-  assert.deepEqual((await walk(root)).sort(), ['g', 'g/activity.json', 'g/gallery.json']);
+  assert.deepEqual((await walk(root)).sort(), ['g', 'g/activity.json', 'g/gallery.json', 'g/settings.json']);
 });
 
 test('templates: validation, per-model matrix, cache invalidation, f16 storage', async () => {
-  const g = await Gallery.open(await tmpDir());
+  const gs = await Enrolled.open(await tmpDir());
+  const g = gs.gallery;
   const a = await g.addIdentity({ name: 'A' });
   const b = await g.addIdentity({ name: 'B' });
   await rejects(g.addTemplates(a.id, [tpl(vec(0, 0, 0))]), 'INVALID_INPUT', /zeros/);
@@ -166,7 +178,7 @@ test('templates: validation, per-model matrix, cache invalidation, f16 storage',
   assert.notEqual(g.matrix(MODEL), m, 'rebuilt after a write');
   assert.equal(g.matrix(MODEL).rows, 4);
 
-  await g.updateSettings({ embeddingDtype: 'f16' });
+  await gs.settings.update({ embeddingDtype: 'f16' });
   const v = randomVec(512, 7);
   const [t16] = await g.addTemplates(a.id, [tpl(v, { modelId: 'big@1' })]);
   assert.equal(t16.dtype, 'f16');
@@ -191,7 +203,8 @@ test('float16 and float32 codecs round-trip', () => {
 
 test('crops are kept per template, or not (keepCrops off) and reported as not re-embeddable', async () => {
   const dir = await tmpDir();
-  const g = await Gallery.open(dir);
+  const gs = await Enrolled.open(dir);
+  const g = gs.gallery;
   const a = await g.addIdentity({ name: 'A' });
   const [t] = await g.addTemplates(a.id, [tpl(vec(1, 0), { cropJpeg: jpeg })]);
   assert.equal(t.crop, `${t.id}.jpg`);
@@ -199,7 +212,7 @@ test('crops are kept per template, or not (keepCrops off) and reported as not re
   assert.equal(g.cropPath(t), p);
   assert.deepEqual(await readFile(p), jpeg);
 
-  await g.updateSettings({ keepCrops: false });
+  await gs.settings.update({ keepCrops: false });
   const b = await g.addIdentity({ name: 'B' });
   const [tb] = await g.addTemplates(b.id, [tpl(vec(0, 1), { cropJpeg: jpeg })]);
   assert.equal(tb.crop, null);
@@ -214,8 +227,9 @@ test('crops are kept per template, or not (keepCrops off) and reported as not re
 
 test('model change: re-embed from crops, keep old templates for rollback or drop them, atomically', async () => {
   const dir = await tmpDir();
-  const g = await Gallery.open(dir);
-  await g.updateSettings({ activeModelId: MODEL });
+  const gs = await Enrolled.open(dir);
+  const g = gs.gallery;
+  await g.setActiveModel(MODEL);
   const a = await g.addIdentity({ name: 'A' });
   const b = await g.addIdentity({ name: 'B' });
   const [ta] = await g.addTemplates(a.id, [tpl(vec(1, 0, 0), { cropJpeg: jpeg })]);
@@ -225,7 +239,7 @@ test('model change: re-embed from crops, keep old templates for rollback or drop
   const todo = g.templatesNeedingReembed(V2);
   assert.deepEqual(todo.map((i) => i.templateId), [ta.id, tb.id]);
   assert.deepEqual(await readFile(todo[0].cropPath), jpeg);
-  const matcher = new GalleryMatcher(g);
+  const matcher = new GalleryMatcher(g, () => gs.settings.get());
   assert.equal(matcher.identify(vec(1, 0, 0)).identityId, a.id);
 
   // "Re-embed" into a different 4-d space; keep old templates, switch the active model.
@@ -234,7 +248,8 @@ test('model change: re-embed from crops, keep old templates for rollback or drop
     todo.map((i, k) => ({ identityId: i.identityId, embedding: k === 0 ? vec(0, 0, 0, 1) : vec(0, 0, 1, 0), quality: i.quality, source: i.source, fromTemplateId: i.templateId })),
     { activate: true },
   );
-  assert.equal(g.getSettings().activeModelId, V2);
+  assert.equal(g.activeModelId, V2);
+  assert.equal((await Enrolled.open(dir)).gallery.activeModelId, V2, 'the active model is stored with the templates');
   assert.deepEqual(news.map((t) => t.crop), [ta.crop, tb.crop], 'crops shared with the old templates');
   assert.deepEqual(g.templatesNeedingReembed(V2), []);
   assert.equal(g.matrix(MODEL).rows, 2, 'old model kept for rollback');
@@ -255,23 +270,24 @@ test('deleting an identity erases every trace of it (right to erasure)', async (
   const root = await tmpDir();
   const dir = path.join(root, 'enrolled');
   const extra = path.join(root, 'datasets');
-  const g = await Gallery.open(dir, { erasureDirs: ['finetune', extra] });
-  await g.updateSettings({ keepSnapshots: true });
+  const gs = await Enrolled.open(dir, { erasureDirs: ['finetune', extra] });
+  const g = gs.gallery;
+  await gs.settings.update({ keepSnapshots: true });
   const a = await g.addIdentity({ name: 'Erase Me', badge: 'GONE1', notes: 'secret' });
   const keep = await g.addIdentity({ name: 'Keep Me' });
   await g.addTemplates(a.id, [tpl(vec(1, 0), { cropJpeg: jpeg }), tpl(vec(1, 1), { cropJpeg: jpeg })]);
   const [kt] = await g.addTemplates(keep.id, [tpl(vec(0, 1), { cropJpeg: jpeg })]);
-  await g.logDecision({ decision: 'match', identityId: a.id, score: 0.9, snapshotJpeg: jpeg });
-  await g.logDecision({ decision: 'verify-reject', identityId: a.id, score: 0.2, snapshotJpeg: jpeg });
-  const kept = await g.logDecision({ decision: 'match', identityId: keep.id, score: 0.8, snapshotJpeg: jpeg });
-  await g.logDecision({ decision: 'unknown', score: 0.1 });
+  await gs.activity.record({ decision: 'match', identityId: a.id, score: 0.9, snapshotJpeg: jpeg });
+  await gs.activity.record({ decision: 'verify-reject', identityId: a.id, score: 0.2, snapshotJpeg: jpeg });
+  const kept = await gs.activity.record({ decision: 'match', identityId: keep.id, score: 0.8, snapshotJpeg: jpeg });
+  await gs.activity.record({ decision: 'unknown', score: 0.1 });
   for (const d of [path.join(dir, 'finetune', a.id), path.join(extra, a.id)]) {
     await mkdir(d, { recursive: true });
     await writeFile(path.join(d, 'pairs.bin'), 'x');
   }
   assert.ok(g.getIdentity(a.id)?.lastSeen);
 
-  const report = await g.deleteIdentity(a.id);
+  const report = await gs.erase(a.id);
   assert.equal(report.templates, 2);
   assert.equal(report.activityEntries, 2);
   assert.equal(g.getIdentity(a.id), undefined);
@@ -287,19 +303,20 @@ test('deleting an identity erases every trace of it (right to erasure)', async (
   }
   // Only the erased identity's data went.
   assert.deepEqual(await readFile(g.cropPath(kt)!), jpeg);
-  assert.ok(await stat(g.snapshotPath(kept)!));
-  assert.deepEqual(g.activity().map((e) => e.decision), ['unknown', 'match']);
+  assert.ok(await stat(gs.activity.snapshotPath(kept)!));
+  assert.deepEqual(gs.activity.query().map((e) => e.decision), ['unknown', 'match']);
   // Logging for a deleted identity cannot bring it back.
-  await rejects(g.logDecision({ decision: 'match', identityId: a.id }), 'NOT_FOUND');
-  await rejects(g.deleteIdentity(a.id), 'NOT_FOUND');
+  await rejects(gs.activity.record({ decision: 'match', identityId: a.id }), 'NOT_FOUND');
+  await rejects(gs.erase(a.id), 'NOT_FOUND');
 });
 
 test('open sweeps leftovers of an interrupted erasure or write', async () => {
   const dir = await tmpDir();
-  const g = await Gallery.open(dir);
+  const gs = await Enrolled.open(dir);
+  const g = gs.gallery;
   const a = await g.addIdentity({ name: 'A' });
   const [t] = await g.addTemplates(a.id, [tpl(vec(1, 0), { cropJpeg: jpeg })]);
-  await g.close();
+  await gs.close();
   const ghost = newId('identity');
   const act = JSON.parse(await readFile(path.join(dir, 'activity.json'), 'utf8'));
   act.entries.push({ id: newId('activity'), time: new Date().toISOString(), decision: 'match', identityId: ghost, score: 1, metric: null, modelId: null, snapshot: null, detail: null });
@@ -323,13 +340,14 @@ test('open sweeps leftovers of an interrupted erasure or write', async () => {
   const notOurs = path.join(dir, 'faces', 'README.txt');
   await writeFile(notOurs, 'keep');
 
-  const g2 = await Gallery.open(dir);
+  const g2s = await Enrolled.open(dir);
+  const g2 = g2s.gallery;
   for (const f of leftovers) await assert.rejects(stat(f), { code: 'ENOENT' }, f);
   await assert.rejects(stat(path.join(dir, 'faces', ghost)), { code: 'ENOENT' });
   assert.ok(await stat(fresh));
   assert.ok(await stat(notOurs));
   assert.ok(await stat(g2.cropPath(t)!));
-  assert.deepEqual(g2.activity(), []);
+  assert.deepEqual(g2s.activity.query(), []);
 });
 
 test('a failed write (disk full) throws a clear error and changes nothing', async () => {
@@ -343,111 +361,120 @@ test('a failed write (disk full) throws a clear error and changes nothing', asyn
       throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
     },
   };
-  const g = await Gallery.open(dir, { io });
+  const gs = await Enrolled.open(dir, { io });
+  const g = gs.gallery;
   const a = await g.addIdentity({ name: 'A' });
   await g.addTemplates(a.id, [tpl(vec(1, 0))]);
   const before = await readFile(g.file, 'utf8');
-  const beforeAct = await readFile(g.activityFile, 'utf8');
+  const beforeAct = await readFile(gs.activity.file, 'utf8');
+  const beforeSettings = await readFile(gs.settings.file, 'utf8');
   const listed = g.listIdentities();
 
   full = true;
   await rejects(g.addIdentity({ name: 'B' }), 'WRITE_FAILED', /disk full/);
   await rejects(g.addTemplates(a.id, [tpl(vec(0, 1), { cropJpeg: jpeg })]), 'WRITE_FAILED');
-  await rejects(g.updateSettings({ metric: 'euclidean' }), 'WRITE_FAILED');
-  await rejects(g.logDecision({ decision: 'match', identityId: a.id }), 'WRITE_FAILED');
-  await rejects(g.deleteIdentity(a.id), 'WRITE_FAILED');
+  await rejects(gs.settings.update({ metric: 'euclidean' }), 'WRITE_FAILED');
+  await rejects(gs.activity.record({ decision: 'match', identityId: a.id }), 'WRITE_FAILED');
+  await rejects(gs.erase(a.id), 'WRITE_FAILED');
   assert.equal(await readFile(g.file, 'utf8'), before);
-  assert.equal(await readFile(g.activityFile, 'utf8'), beforeAct);
+  assert.equal(await readFile(gs.activity.file, 'utf8'), beforeAct);
+  assert.equal(await readFile(gs.settings.file, 'utf8'), beforeSettings);
   assert.deepEqual(g.listIdentities(), listed, 'memory unchanged too');
-  assert.equal(g.getSettings().metric, 'cosine');
+  assert.equal(gs.settings.get().metric, 'cosine');
   assert.equal(g.templates().length, 1);
-  assert.deepEqual((await walk(dir)).sort(), ['activity.json', 'gallery.json'], 'no temp files or orphan crops');
+  assert.deepEqual((await walk(dir)).sort(), ['activity.json', 'gallery.json', 'settings.json'], 'no temp files or orphan crops');
 
   full = false;
   await g.addIdentity({ name: 'B' });
-  assert.equal((await Gallery.open(dir)).listIdentities().length, 2);
+  assert.equal((await Enrolled.open(dir)).gallery.listIdentities().length, 2);
 });
 
 test('a corrupt gallery file is reported, not overwritten', async () => {
   const dir = await tmpDir();
   await writeFile(path.join(dir, 'gallery.json'), '{"format": "facegate-gallery", "version": 1, "identities": [');
-  await rejects(Gallery.open(dir), 'CORRUPT', /not valid JSON/);
+  await rejects(Enrolled.open(dir), 'CORRUPT', /not valid JSON/);
   const bad = JSON.parse(await readFile(path.join(fixtures, 'v1', 'gallery.json'), 'utf8'));
   bad.templates[0].identityId = 'i_0000000000000000dead';
   await writeFile(path.join(dir, 'gallery.json'), JSON.stringify(bad));
-  await rejects(Gallery.open(dir), 'CORRUPT', /missing identity/);
+  await rejects(Enrolled.open(dir), 'CORRUPT', /missing identity/);
   bad.templates[0].identityId = '../../x';
   await writeFile(path.join(dir, 'gallery.json'), JSON.stringify(bad));
-  await rejects(Gallery.open(dir), 'CORRUPT', /invalid identity id/);
+  await rejects(Enrolled.open(dir), 'CORRUPT', /invalid identity id/);
   assert.equal(JSON.parse(await readFile(path.join(dir, 'gallery.json'), 'utf8')).templates[0].identityId, '../../x');
 });
 
 test('settings: defaults, deep-merged patches, validation, persistence', async () => {
   const dir = await tmpDir();
-  const g = await Gallery.open(dir);
-  const s = g.getSettings();
+  const gs = await Enrolled.open(dir);
+  const g = gs.gallery;
+  const s = gs.settings.get();
   assert.equal(s.metric, 'cosine');
   assert.deepEqual(s.kOfN, { k: 2, n: 3 });
   assert.equal(s.keepCrops, true);
   s.metric = 'euclidean'; // a copy: mutating it changes nothing
-  assert.equal(g.getSettings().metric, 'cosine');
-  const u = await g.updateSettings({ metric: 'euclidean', thresholds: { euclidean: 0.9 }, kOfN: { n: 5 }, camera: { source: '/dev/video2' } });
+  assert.equal(gs.settings.get().metric, 'cosine');
+  const u = await gs.settings.update({ metric: 'euclidean', thresholds: { euclidean: 0.9 }, kOfN: { n: 5 }, camera: { source: '/dev/video2' } });
   assert.equal(u.thresholds.euclidean, 0.9);
   assert.equal(u.thresholds.cosine, 0.4, 'sibling kept');
   assert.deepEqual(u.kOfN, { k: 2, n: 5 });
-  await rejects(g.updateSettings({ kOfN: { k: 9 } }), 'INVALID_INPUT', /kOfN/);
-  await rejects(g.updateSettings({ metric: 'manhattan' as never }), 'INVALID_INPUT', /metric/);
-  await rejects(g.updateSettings({ thresholds: { cosine: 1.5 } }), 'INVALID_INPUT');
-  await rejects(g.updateSettings({ treshold: 1 } as never), 'INVALID_INPUT', /treshold/);
-  await rejects(g.updateSettings({ activeModelId: 'x' }), 'INVALID_INPUT');
-  assert.deepEqual((await Gallery.open(dir)).getSettings(), u);
+  await rejects(gs.settings.update({ kOfN: { k: 9 } }), 'INVALID_INPUT', /kOfN/);
+  await rejects(gs.settings.update({ metric: 'manhattan' as never }), 'INVALID_INPUT', /metric/);
+  await rejects(gs.settings.update({ thresholds: { cosine: 1.5 } }), 'INVALID_INPUT');
+  await rejects(gs.settings.update({ treshold: 1 } as never), 'INVALID_INPUT', /treshold/);
+  await rejects(gs.settings.update({ activeModelId: 'x' } as never), 'INVALID_INPUT', /activeModelId/);
+  assert.deepEqual((await Enrolled.open(dir)).settings.get(), u);
 });
 
 test('activity log: newest first, filters, cap drops oldest with snapshots, lastSeen on accepts', async () => {
   const dir = await tmpDir();
-  const g = await Gallery.open(dir);
-  await g.updateSettings({ activityCap: 10, keepSnapshots: true });
+  const gs = await Enrolled.open(dir);
+  const g = gs.gallery;
+  await gs.settings.update({ activityCap: 10, keepSnapshots: true });
   const a = await g.addIdentity({ name: 'A' });
   const t0 = Date.parse('2024-05-01T10:00:00Z');
-  const first = await g.logDecision({ decision: 'unknown', score: 0.1, snapshotJpeg: jpeg, time: new Date(t0) });
-  assert.ok(await stat(g.snapshotPath(first)!));
-  await g.logDecision({ decision: 'verify-reject', identityId: a.id, score: 0.2, time: new Date(t0 + 1000) });
+  const first = await gs.activity.record({ decision: 'unknown', score: 0.1, snapshotJpeg: jpeg, time: new Date(t0) });
+  assert.ok(await stat(gs.activity.snapshotPath(first)!));
+  await gs.activity.record({ decision: 'verify-reject', identityId: a.id, score: 0.2, time: new Date(t0 + 1000) });
   assert.equal(g.getIdentity(a.id)?.lastSeen, null, 'a reject is not a sighting');
-  for (let i = 2; i < 12; i++) await g.logDecision({ decision: i % 2 ? 'unknown' : 'match', identityId: i % 2 ? null : a.id, score: i / 20, metric: 'cosine', modelId: MODEL, time: new Date(t0 + i * 1000) });
-  const all = g.activity({ limit: 100 });
+  for (let i = 2; i < 12; i++) await gs.activity.record({ decision: i % 2 ? 'unknown' : 'match', identityId: i % 2 ? null : a.id, score: i / 20, metric: 'cosine', modelId: MODEL, time: new Date(t0 + i * 1000) });
+  const all = gs.activity.query({ limit: 100 });
   assert.equal(all.length, 10);
   assert.equal(all[0].time, new Date(t0 + 11000).toISOString());
   assert.ok(!all.some((e) => e.id === first.id), 'oldest evicted');
   await assert.rejects(stat(path.join(dir, 'snapshots', `${first.id}.jpg`)), { code: 'ENOENT' }, 'evicted snapshot removed');
   assert.equal(g.getIdentity(a.id)?.lastSeen, new Date(t0 + 10000).toISOString());
-  assert.equal(g.activity({ limit: 3 }).length, 3);
-  assert.ok(g.activity({ filter: { identityId: a.id } }).every((e) => e.identityId === a.id));
-  assert.deepEqual(new Set(g.activity({ filter: { decision: ['match'] } }).map((e) => e.decision)), new Set(['match']));
-  assert.equal(g.activity({ filter: { since: new Date(t0 + 9000), until: new Date(t0 + 10000).toISOString() } }).length, 2);
-  await rejects(g.logDecision({ decision: 'Bad Decision' }), 'INVALID_INPUT');
-  assert.throws(() => g.activity({ filter: { since: 'yesterday' } }), /invalid since/);
-  await g.updateSettings({ keepSnapshots: false });
-  const noSnap = await g.logDecision({ decision: 'unknown', snapshotJpeg: jpeg });
+  assert.equal(gs.activity.query({ limit: 3 }).length, 3);
+  assert.ok(gs.activity.query({ filter: { identityId: a.id } }).every((e) => e.identityId === a.id));
+  assert.deepEqual(new Set(gs.activity.query({ filter: { decision: ['match'] } }).map((e) => e.decision)), new Set(['match']));
+  assert.equal(gs.activity.query({ filter: { since: new Date(t0 + 9000), until: new Date(t0 + 10000).toISOString() } }).length, 2);
+  await rejects(gs.activity.record({ decision: 'Bad Decision' }), 'INVALID_INPUT');
+  assert.throws(() => gs.activity.query({ filter: { since: 'yesterday' } }), /invalid since/);
+  await gs.settings.update({ keepSnapshots: false });
+  const noSnap = await gs.activity.record({ decision: 'unknown', snapshotJpeg: jpeg });
   assert.equal(noSnap.snapshot, null);
 });
 
 test('concurrent writes are serialised: none is lost', async () => {
   const dir = await tmpDir();
-  const g = await Gallery.open(dir);
+  const gs = await Enrolled.open(dir);
+  const g = gs.gallery;
   const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => g.addIdentity({ name: `P${i}` })));
   await Promise.all(ids.map((p, i) => g.addTemplates(p.id, [tpl(randomVec(8, i + 1))])));
-  await Promise.all([g.updateSettings({ topK: 7 }), g.logDecision({ decision: 'unknown' }), g.updateIdentity(ids[0].id, { notes: 'n' })]);
-  const g2 = await Gallery.open(dir);
+  await Promise.all([gs.settings.update({ topK: 7 }), gs.activity.record({ decision: 'unknown' }), g.updateIdentity(ids[0].id, { notes: 'n' })]);
+  const g2s = await Enrolled.open(dir);
+  const g2 = g2s.gallery;
   assert.equal(g2.listIdentities().length, 40);
   assert.equal(g2.templates(MODEL).length, 40);
-  assert.equal(g2.getSettings().topK, 7);
+  assert.equal(g2s.settings.get().topK, 7);
   assert.equal(g2.getIdentity(ids[0].id)?.notes, 'n');
 });
 
 test('GalleryMatcher follows gallery changes and settings', async () => {
-  const g = await Gallery.open(await tmpDir());
-  await g.updateSettings({ activeModelId: MODEL, thresholds: { cosine: 0.9 } });
-  const matcher = new GalleryMatcher(g);
+  const gs = await Enrolled.open(await tmpDir());
+  const g = gs.gallery;
+  await g.setActiveModel(MODEL);
+  await gs.settings.update({ thresholds: { cosine: 0.9 } });
+  const matcher = new GalleryMatcher(g, () => gs.settings.get());
   assert.equal(matcher.identify(vec(1, 0, 0)).reason, 'empty-gallery');
   const a = await g.addIdentity({ name: 'A' });
   await g.addTemplates(a.id, [tpl(vec(1, 0, 0))]);
@@ -457,7 +484,7 @@ test('GalleryMatcher follows gallery changes and settings', async () => {
   const rb = matcher.identify(vec(0.1, 1, 0));
   assert.equal(rb.candidates[0].identityId, b.id);
   assert.equal(rb.decision, 'unknown', "B's own stricter threshold applies");
-  await g.updateSettings({ metric: 'euclidean', thresholds: { euclidean: 0.2 }, search: { coarse: 'int8', rerank: 4 } });
+  await gs.settings.update({ metric: 'euclidean', thresholds: { euclidean: 0.2 }, search: { coarse: 'int8', rerank: 4 } });
   const e = matcher.identify(vec(1, 0.1, 0));
   assert.equal(e.metric, 'euclidean');
   assert.equal(e.identityId, a.id);

@@ -15,7 +15,7 @@ import type { Hono } from 'hono';
 import sharp from 'sharp';
 import { hashPassword, loadConfig } from '../src/config/index.js';
 import { initBackend } from '../src/engine/backend.js';
-import { createApp, type AppEnv } from '../src/server/index.js';
+import { createApp, type AppEnv } from '../src/http/index.js';
 import { FaceService, ServiceError } from '../src/service/index.js';
 import { BBT, LOCAL, PASSWORD, PageClient, randomModel } from './fixtures/web/harness.js';
 

@@ -17,7 +17,7 @@ import { PROJECT_ROOT } from '../src/config/load.js';
 import type { AppConfig } from '../src/config/schema.js';
 import { writeFinetuneStatus, type FinetuneReport } from '../src/finetune/status.js';
 import { FaceService, ServiceError, type EnrollImage } from '../src/service/index.js';
-import { createApp, finetuneCommand, type CreatedApp } from '../src/server/index.js';
+import { createApp, finetuneCommand, type CreatedApp } from '../src/http/index.js';
 import { refused, until } from './fixtures/expect.js';
 import { BBT, LOCAL, PASSWORD, PageClient, randomModel } from './fixtures/web/harness.js';
 
@@ -57,7 +57,7 @@ test('switchModel re-embeds the gallery for the new model, keeps the old templat
   const service = await FaceService.open(config, { quiet: true });
   try {
     const amy = (await service.enroll({ name: 'Amy', images: await images('amy', [2, 3, 4, 5]) })).identity.id;
-    const alphaTemplates = service.gallery.templates(ALPHA);
+    const alphaTemplates = service.templates(ALPHA);
     assert.equal(alphaTemplates.length, 3);
     const frame = await photo('amy', 5);
     // Scores per model (embeddings are deterministic): a request embedded by one model and matched
@@ -81,9 +81,9 @@ test('switchModel re-embeds the gallery for the new model, keeps the old templat
     assert.equal(service.modelId, BETA);
     assert.equal(service.getSettings().activeModelId, BETA);
     assert.equal(service.getSettings().thresholds.cosine, 0.42, "the new model's recommended threshold");
-    const betaTemplates = service.gallery.templates(BETA);
+    const betaTemplates = service.templates(BETA);
     assert.deepEqual(betaTemplates.map((t) => t.crop).sort(), alphaTemplates.map((t) => t.crop).sort(), 'same crops, new embeddings');
-    assert.equal(service.gallery.templates(ALPHA).length, 3, 'old templates kept for rollback');
+    assert.equal(service.templates(ALPHA).length, 3, 'old templates kept for rollback');
     assert.equal(service.health().gallery.templates, 3, 'only the new model\'s templates count');
     const v = await record();
     assert.equal(v.modelId, BETA);
@@ -153,7 +153,7 @@ test('a model switch embeds in short queue jobs: a door request made meanwhile i
   try {
     // Random weights: everyone looks alike, hence confirmDuplicate. 24 crops: three re-embedding batches.
     for (const who of ['amy', 'bernadette', 'howard', 'leonard', 'penny', 'raj', 'sheldon', 'stuart']) await service.enroll({ name: who, images: await images(who, [1, 2, 3, 4, 5]), confirmDuplicate: true });
-    assert.equal(service.gallery.templates(ALPHA).length, 24);
+    assert.equal(service.templates(ALPHA).length, 24);
     const frame = await photo('amy', 5);
     const order: string[] = [];
     // The shipped model: embedding a batch takes long enough (~0.25 s) for the request to arrive mid-switch.
@@ -215,8 +215,8 @@ test('a running app follows models/active.json: another process switches it with
   await until('the app to switch to beta', async () => ((await healthModel()) === BETA ? true : undefined));
   const seconds = (Date.now() - t0) / 1000;
   assert.ok(seconds < 10, `${seconds} s`);
-  assert.equal(service.gallery.templates(BETA).length, 3, 're-embedded for beta');
-  assert.equal(service.gallery.templates(ALPHA).length, 3, 'alpha kept');
+  assert.equal(service.templates(BETA).length, 3, 're-embedded for beta');
+  assert.equal(service.templates(ALPHA).length, 3, 'alpha kept');
   assert.equal(service.getSettings().activeModelId, BETA);
 });
 

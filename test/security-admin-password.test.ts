@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { AdminStore, PROJECT_ROOT, adminFilePath, hashPassword, loadConfig, verifyPassword } from '../src/config/index.js';
 import { FaceService } from '../src/service/index.js';
-import { createApp, type AppEnv } from '../src/server/index.js';
+import { createApp, type AppEnv } from '../src/http/index.js';
 import { initBackend } from '../src/engine/backend.js';
 
 const MAIN = path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts');

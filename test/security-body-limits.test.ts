@@ -12,8 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Hono } from 'hono';
 import { AdminStore, adminFilePath, loadConfig } from '../src/config/index.js';
-import { startServer, type RunningServer } from '../src/server/index.js';
-import * as validation from '../src/server/validation.js';
+import { startServer, type RunningServer } from '../src/http/index.js';
+import * as validation from '../src/http/validation.js';
 import { BOUNDARY, CLOSE, CRLF, field, fileHead, streamedPost } from './fixtures/streamed-post.js';
 
 const MB = 1024 * 1024;
@@ -119,7 +119,7 @@ test('bodies within the limits reach the route: the largest allowed enrollment, 
 });
 
 test('the part scanner does not depend on how the body is cut into chunks', async () => {
-  const { limitMultipart } = validation as unknown as { limitMultipart: typeof import('../src/server/validation.js').limitMultipart };
+  const { limitMultipart } = validation as unknown as { limitMultipart: typeof import('../src/http/validation.js').limitMultipart };
   const app = new Hono();
   app.post('/form', limitMultipart({ maxBytes: 64 * 1024, maxFileBytes: 1000, maxFieldBytes: 200 }), async (c) => {
     const form = await c.req.parseBody({ all: true });

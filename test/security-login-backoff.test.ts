@@ -13,8 +13,8 @@ import path from 'node:path';
 import { initBackend } from '../src/engine/backend.js';
 import { hashPassword, loadConfig } from '../src/config/index.js';
 import { FaceService } from '../src/service/index.js';
-import * as server from '../src/server/index.js';
-import { AdminAuth, createApp, type AppEnv, type Backoff } from '../src/server/index.js';
+import * as server from '../src/http/index.js';
+import { AdminAuth, createApp, type AppEnv, type Backoff } from '../src/http/index.js';
 
 const DEFAULT_BACKOFF = (server as { DEFAULT_BACKOFF?: Backoff }).DEFAULT_BACKOFF!;
 

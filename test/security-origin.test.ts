@@ -10,8 +10,9 @@ import path from 'node:path';
 import type { Hono } from 'hono';
 import { initBackend } from '../src/engine/backend.js';
 import { hashPassword, loadConfig } from '../src/config/index.js';
+import { Enrolled } from '../src/enrolled/index.js';
 import { FaceService } from '../src/service/index.js';
-import { createApp, type AppEnv } from '../src/server/index.js';
+import { createApp, type AppEnv } from '../src/http/index.js';
 
 const PASSWORD = 'origin test password';
 /** app.request() URLs are http://localhost/...: this server's own origin. */
@@ -26,6 +27,10 @@ before(async () => {
   await initBackend({ quiet: true });
   tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-origin-'));
   const config = loadConfig({ env: {}, overrides: { modelDir: path.join(tmp, 'no-model'), galleryDir: path.join(tmp, 'gallery') } });
+  // People to rename and erase: without a model they cannot be enrolled through the service.
+  const enrolled = await Enrolled.open(config.galleryDir);
+  for (const name of ['Amy', 'Raj', 'Zack']) await enrolled.gallery.addIdentity({ name });
+  await enrolled.close();
   service = await FaceService.open(config, { quiet: true });
   ({ app } = createApp({ service, config, admin: { passwordHash: await hashPassword(PASSWORD), sessionSecret: 'origin-secret-'.repeat(4) }, web: false }));
 });
@@ -34,6 +39,8 @@ after(async () => {
   await service?.close();
   await rm(tmp, { recursive: true, force: true });
 });
+
+const person = (name: string) => service.listIdentities().find((i) => i.name === name)!;
 
 /** A fresh admin login: its session cookie (name=value) and its token. */
 async function login(): Promise<{ cookie: string; token: string }> {
@@ -54,7 +61,7 @@ const FOREIGN: [string, Record<string, string>][] = [
 ];
 
 test('a cookie session cannot rename a person with a JSON PATCH from another origin', async () => {
-  const amy = await service.gallery.addIdentity({ name: 'Amy' });
+  const amy = person('Amy');
   const { cookie } = await login();
   for (const [what, headers] of FOREIGN) {
     const res = await app.request(`/api/identities/${amy.id}`, {
@@ -66,7 +73,7 @@ test('a cookie session cannot rename a person with a JSON PATCH from another ori
     const body = (await res.json()) as { error: { code: string; message: string } };
     assert.equal(body.error.code, 'forbidden', what);
     assert.match(body.error.message, /cross-origin/, what);
-    assert.equal(service.gallery.getIdentity(amy.id)!.name, 'Amy', `${what}: not renamed`);
+    assert.equal(service.findIdentity(amy.id)!.name, 'Amy', `${what}: not renamed`);
   }
   // From this server's own pages it works: Origin or Sec-Fetch-Site says so.
   for (const headers of [{ origin: OWN }, { 'sec-fetch-site': 'same-origin' }] as Record<string, string>[]) {
@@ -77,7 +84,7 @@ test('a cookie session cannot rename a person with a JSON PATCH from another ori
     });
     assert.equal(res.status, 200, JSON.stringify(headers));
   }
-  assert.equal(service.gallery.getIdentity(amy.id)!.name, 'Amy Farrah');
+  assert.equal(service.findIdentity(amy.id)!.name, 'Amy Farrah');
 });
 
 test('a cookie session cannot change the settings with a JSON PUT from another origin', async () => {
@@ -117,7 +124,7 @@ test('a cookie session cannot be logged out from another origin', async () => {
 });
 
 test('every other state-changing API call with a cookie session refuses other origins, whatever the content type', async () => {
-  const raj = await service.gallery.addIdentity({ name: 'Raj' });
+  const raj = person('Raj');
   const { cookie } = await login();
   const evil = { cookie, origin: 'http://evil.example' };
   const calls: [string, string, RequestInit][] = [
@@ -134,11 +141,11 @@ test('every other state-changing API call with a cookie session refuses other or
     const res = await app.request(url, { method, ...init });
     assert.equal(res.status, 403, `${method} ${url}`);
   }
-  assert.ok(service.gallery.getIdentity(raj.id), 'not erased');
+  assert.ok(service.findIdentity(raj.id), 'not erased');
 });
 
 test('bearer tokens keep working from scripts (any Origin or none); a browser elsewhere cannot spend logins or post frames without a session', async () => {
-  const zack = await service.gallery.addIdentity({ name: 'Zack' });
+  const zack = person('Zack');
   const { token } = await login();
   for (const headers of [{}, { origin: 'http://evil.example' }, { origin: 'null' }] as Record<string, string>[]) {
     const res = await app.request(`/api/identities/${zack.id}`, {
@@ -159,7 +166,7 @@ test('bearer tokens keep working from scripts (any Origin or none); a browser el
 });
 
 test('a real server on 127.0.0.1: its own origin only, not another port or host name', async () => {
-  const { startServer } = await import('../src/server/index.js');
+  const { startServer } = await import('../src/http/index.js');
   const { AdminStore, adminFilePath } = await import('../src/config/index.js');
   const config = loadConfig({ env: {}, overrides: { port: 0, host: '127.0.0.1', modelDir: path.join(tmp, 'no-model'), galleryDir: path.join(tmp, 'real') } });
   await (await AdminStore.open(adminFilePath(config))).setPassword(PASSWORD);

@@ -17,9 +17,9 @@ import {
   resolveAdminCredentials,
   verifyPassword,
 } from '../src/config/index.js';
-import { AdminAuth, isLoopback, startServer } from '../src/server/index.js';
+import { AdminAuth, isLoopback, startServer } from '../src/http/index.js';
 import { FaceService } from '../src/service/index.js';
-import { createApp } from '../src/server/index.js';
+import { createApp } from '../src/http/index.js';
 import { initBackend } from '../src/engine/backend.js';
 
 const AMY = fileURLToPath(new URL('../../shared/data/small/bbt/amy/amy5.png', import.meta.url));

@@ -16,7 +16,7 @@ import { FaceNet } from '../src/model/facenet.js';
 import { defaultMeta, saveModel } from '../src/model/io.js';
 import { hashPassword, loadConfig } from '../src/config/index.js';
 import { FaceService } from '../src/service/index.js';
-import { createApp, type AppEnv } from '../src/server/index.js';
+import { createApp, type AppEnv } from '../src/http/index.js';
 
 const DATA = fileURLToPath(new URL('../../shared/data/', import.meta.url));
 const BBT = path.join(DATA, 'small/bbt');

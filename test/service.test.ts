@@ -92,7 +92,7 @@ test('enrollment keeps the most diverse good samples as templates, with their al
   assert.equal(out.samples.filter((s) => s.accepted).length, 4);
   assert.equal(out.templates, 3, 'maxTemplates = 3 of 4 good samples');
   assert.equal(out.samples.filter((s) => s.kept).length, 3);
-  const templates = service.gallery.templates(service.modelId!);
+  const templates = service.templates(service.modelId!);
   assert.equal(templates.length, 3);
   assert.ok(templates.every((t) => t.identityId === amyId && t.crop !== null && t.quality > 0 && t.quality <= 1));
   const crops = await readdir(path.join(galleryDir, 'faces', amyId));
@@ -200,7 +200,7 @@ test('no tensor growth across 100 verifies', async () => {
 
 test('after a model change the gallery follows on open: stored crops re-embedded (128-d to 512-d here), old templates kept, new ones compared', async () => {
   const oldModel = service.modelId!;
-  const oldTemplates = service.gallery.templates(oldModel);
+  const oldTemplates = service.templates(oldModel);
   await service.close();
   const modelB = await randomModel(path.join(tmp, 'model-b'), 'test-other', 7);
   const lines: string[] = [];
@@ -213,11 +213,11 @@ test('after a model change the gallery follows on open: stored crops re-embedded
   assert.equal(h.gallery.otherModelTemplates, oldTemplates.length, 'old templates kept for rollback');
   assert.deepEqual([h.gallery.reembedPending, h.gallery.needEnrollment], [0, 0]);
   assert.equal(h.model.embeddingSize, 512);
-  const fresh = service.gallery.templates('test-other@1');
+  const fresh = service.templates('test-other@1');
   assert.deepEqual(fresh.map((t) => t.crop).sort(), oldTemplates.map((t) => t.crop).sort(), 'same crops, new embeddings');
   assert.ok(fresh.every((t) => t.dim === 512));
   assert.equal(service.getSettings().activeModelId, 'test-other@1');
-  assert.equal(service.gallery.templates(oldModel).length, oldTemplates.length, 'old templates kept for rollback');
+  assert.equal(service.templates(oldModel).length, oldTemplates.length, 'old templates kept for rollback');
   const after = await service.verify(await photo('amy', 5), { claim: amyId });
   assert.equal(after.modelId, 'test-other@1');
   assert.equal(typeof after.score, 'number', 'compared with the re-embedded templates');
@@ -228,7 +228,7 @@ test('after a model change the gallery follows on open: stored crops re-embedded
 test('deleting an identity erases its templates, crops and log entries', async () => {
   const facesDir = path.join(galleryDir, 'faces', amyId);
   assert.ok(existsSync(facesDir));
-  const logged = service.gallery.activity({ filter: { identityId: amyId } });
+  const logged = service.activity({ filter: { identityId: amyId } });
   assert.ok(logged.length > 0, 'verifications were logged');
   const r = await service.deleteIdentity(amyId);
   assert.ok(r.templates >= 6, 'both models\' templates');

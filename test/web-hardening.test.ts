@@ -1,4 +1,4 @@
-// The pages follow the API's hardening (src/server/auth.ts, src/server/validation.ts):
+// The pages follow the API's hardening (src/http/guards.ts, src/http/validation.ts):
 // - login: the page shares the API's per-client backoff (one AdminAuth), says how long to wait in
 //   seconds (minutes only from a minute on) with a Retry-After header, and a flood of wrong
 //   passwords never locks the operator out: the right password gets in once the wait is over;
@@ -20,7 +20,7 @@ import path from 'node:path';
 import { initBackend } from '../src/engine/backend.js';
 import { AdminStore, adminFilePath, hashPassword, loadConfig } from '../src/config/index.js';
 import { FaceService } from '../src/service/index.js';
-import { createApp, startServer, type Backoff, type RunningServer } from '../src/server/index.js';
+import { createApp, startServer, type Backoff, type RunningServer } from '../src/http/index.js';
 import { PASSWORD, PageClient } from './fixtures/web/harness.js';
 import { CLOSE, CRLF, field, fileHead, streamedPost, type StreamedAnswer } from './fixtures/streamed-post.js';
 

@@ -13,7 +13,7 @@ import { initBackend } from '../src/engine/backend.js';
 import { hashPassword, loadConfig } from '../src/config/index.js';
 import { rocCurve } from '../src/eval/metrics.js';
 import { FaceService } from '../src/service/index.js';
-import { createApp, type AppEnv } from '../src/server/index.js';
+import { createApp, type AppEnv } from '../src/http/index.js';
 import { CONTENT_SECURITY_POLICY } from '../src/web/index.js';
 import { KofNJudge } from '../src/door/index.js';
 import { csvCell, toCsv } from '../src/web/csv.js';
@@ -216,7 +216,7 @@ test('enrollment from the page: uploads and camera captures, CSRF, refusals with
   const thumbs = [...ok.text.matchAll(/<img src="(\/admin\/faces\/i_[a-z0-9]+\/t_[a-z0-9]+\.jpg)"/g)].map((m) => m[1]!);
   assert.ok(thumbs.length >= 1 && thumbs.length <= 3, `thumbnails: ${thumbs.length}`);
   const amy = service.listIdentities()[0]!;
-  assert.ok(service.gallery.templates().every((t) => t.source === 'camera'));
+  assert.ok(service.templates().every((t) => t.source === 'camera'));
   const img = await c.get(thumbs[0]!);
   assert.equal(img.status, 200);
   assert.equal(img.res.headers.get('content-type'), 'image/jpeg');
@@ -250,7 +250,7 @@ test('kiosk frames: the server keeps k-of-n per kiosk session, answers what to s
     return { status: r.status, body: JSON.parse(r.text) };
   };
   const enrolledPhoto = await photo('amy', 2);
-  const before = service.gallery.activity({ filter: { decision: 'match' } }).length;
+  const before = service.activity({ filter: { decision: 'match' } }).length;
   assert.equal((await frame(enrolledPhoto, { token: 'wrong' })).status, 403);
   assert.equal((await frame(enrolledPhoto, { local: false })).status, 401, 'recognition is open to this machine only by default');
   const noFace = await frame(await emptyFrame());
@@ -281,7 +281,7 @@ test('kiosk frames: the server keeps k-of-n per kiosk session, answers what to s
   const two = await frame(new Uint8Array(await readFile(path.join(DATA, 'small/examples/misc/two_people.jpg'))));
   assert.equal(two.body.state, 'granted', 'still cooling down');
   await new Promise((r) => setTimeout(r, 50));
-  const logged = service.gallery.activity({ filter: { decision: 'match' } });
+  const logged = service.activity({ filter: { decision: 'match' } });
   assert.equal(logged.length, before + 1, 'one log entry per decision, not per frame');
   assert.equal(logged[0]!.identityId, amy.id);
   assert.match(logged[0]!.detail!, /2 of the last 3 frames/);
@@ -343,7 +343,7 @@ test('gallery: rename (htmx row), delete only after a confirmation page, with CS
   assert.equal(renamed.status, 200);
   assert.match(renamed.text, /^<tr id="i_/);
   assert.match(renamed.text, /value="=Amy F\."/);
-  assert.equal(service.gallery.getIdentity(amy.id)!.name, '=Amy F.');
+  assert.equal(service.findIdentity(amy.id)!.name, '=Amy F.');
   const empty = await c.post(`/admin/gallery/${amy.id}/rename`, { name: '   ' }, { headers: { 'hx-request': 'true' } });
   assert.equal(empty.status, 400);
   const confirm = await c.get(`/admin/gallery/${amy.id}/delete`);
@@ -417,7 +417,7 @@ test('re-embedding from the gallery page, and deleting a person after the confir
   assert.equal(del.status, 303);
   assert.equal(del.res.headers.get('location'), '/admin/gallery?deleted=1', 'the erased name is not put in a URL');
   assert.equal(service.listIdentities().length, 0);
-  assert.equal(service.gallery.activity({ filter: { identityId: amy.id } }).length, 0, 'erasure covers the activity log');
+  assert.equal(service.activity({ filter: { identityId: amy.id } }).length, 0, 'erasure covers the activity log');
   const after = await c.get(del.res.headers.get('location')!);
   assert.match(after.text, /Deleted the person and everything stored about them/);
   assert.doesNotMatch(after.text, /Amy F\./);

@@ -1,5 +1,5 @@
 // Recent decisions: time, person, decision, score, thumbnail; filters; CSV export of the same view.
-import type { ActivityEntry } from '../src/gallery/gallery.js';
+import type { ActivityEntry } from '../src/activity/index.js';
 import { fmtScore, fmtTime, html, notice, type Html } from './html.js';
 import { layout } from './layout.js';
 

@@ -3,7 +3,7 @@
 // progress polled by htmx, the before/after report).
 import type { FinetuneMetrics, FinetuneReport } from '../src/finetune/status.js';
 import type { ModelMeta } from '../src/model/io.js';
-import type { FinetuneView, ModelsView, ModelVersionView } from '../src/server/models.js';
+import type { FinetuneView, ModelsView, ModelVersionView } from '../src/model/manager.js';
 import { csrfField, fmtThreshold, fmtTime, html, notice, pct, type Html } from './html.js';
 import { layout } from './layout.js';
 

@@ -1,6 +1,6 @@
 // Settings: metric and threshold (with what the threshold means on the model's dev ROC), the
 // kiosk's k-of-n rule, camera source, keeping crops, and the admin password.
-import type { Settings } from '../src/gallery/gallery.js';
+import type { Settings } from '../src/settings/index.js';
 import { csrfField, fmtThreshold, html, notice, pct, thresholdFieldValue, type Html } from './html.js';
 import { layout } from './layout.js';
 

@@ -2,7 +2,7 @@
 // one loop for all kiosk pages watching /kiosk/events, rebuilt when the setting changes. With the
 // default source ('auto' / 'browser') the kiosk page captures frames itself and there is no loop.
 import { CameraLoop, DeviceCamera, ReplayCamera, parseCameraSource, type CameraChoice, type FrameSource } from '../camera/index.js';
-import type { Settings } from '../gallery/gallery.js';
+import type { Settings } from '../settings/schema.js';
 import type { KioskStation, KioskView } from './kiosk-station.js';
 
 export interface CameraState {

@@ -1,7 +1,8 @@
 // The door's decisions in the activity log: one writer for /api/verify, the kiosk and the camera
 // loop, so every entry has the same shape and snapshots follow settings.keepSnapshots everywhere.
 // Best effort and never awaited by the door: a slow or full disk must not hold anyone at the door.
-import type { Gallery } from '../gallery/gallery.js';
+import type { ActivityLog } from '../activity/activity-log.js';
+import type { Settings } from '../settings/schema.js';
 import type { Metric } from '../match/vector.js';
 import { encodeJpeg } from '../vision/decode.js';
 import type { RgbImage } from '../vision/types.js';
@@ -23,7 +24,8 @@ const isJpeg = (b: Uint8Array) => b.length > 3 && b[0] === 0xff && b[1] === 0xd8
 
 export class DecisionLog {
   constructor(
-    private readonly gallery: Gallery,
+    private readonly activity: ActivityLog,
+    private readonly settings: () => Pick<Settings, 'keepSnapshots'>,
     private readonly opts: { enabled: boolean; onError?: (message: string) => void },
   ) {}
 
@@ -35,8 +37,8 @@ export class DecisionLog {
   record(r: DecisionRecord): Promise<void> {
     if (!this.opts.enabled) return Promise.resolve();
     const write = async () => {
-      const snapshotJpeg = this.gallery.getSettings().keepSnapshots ? await snapshotOf(r.frame) : undefined;
-      await this.gallery.logDecision({ decision: r.decision, identityId: r.identityId, score: r.score, metric: r.metric, modelId: r.modelId, snapshotJpeg, detail: r.detail });
+      const snapshotJpeg = this.settings().keepSnapshots ? await snapshotOf(r.frame) : undefined;
+      await this.activity.record({ decision: r.decision, identityId: r.identityId, score: r.score, metric: r.metric, modelId: r.modelId, snapshotJpeg, detail: r.detail });
     };
     return write().catch((err: Error & { code?: string }) => {
       // NOT_FOUND: the person was erased meanwhile, and rightly is not logged.

@@ -6,6 +6,7 @@
 // a request between two models.
 import type { Gallery, Identity } from '../gallery/gallery.js';
 import type { GalleryMatcher } from '../match/gallery-matcher.js';
+import type { Settings } from '../settings/schema.js';
 import { passesThreshold, type Metric } from '../match/vector.js';
 import type { Embedder } from '../service/embedder.js';
 import { ServiceError, fromDecodeError } from '../service/errors.js';
@@ -33,8 +34,10 @@ export interface DoorDeps {
   queue: InferenceQueue;
   /** The model in use, or why there is none; read inside a queue job. */
   model(): ActiveModel | { reason: string };
-  /** Identities, thresholds and settings (read only). */
+  /** Identities and their templates (read only). */
   gallery: Gallery;
+  /** The settings now (metric, thresholds, topK). */
+  settings: () => Settings;
   log: DecisionLog;
 }
 
@@ -105,7 +108,7 @@ export class Door {
 
   /** Metric and threshold of the settings now. */
   metric(): { metric: Metric; threshold: number } {
-    const s = this.deps.gallery.getSettings();
+    const s = this.deps.settings();
     return { metric: s.metric, threshold: s.thresholds[s.metric] };
   }
 
@@ -237,7 +240,7 @@ export class Door {
     if (!a.embedding) throw new Error('identify(): a usable face was not embedded');
     const tm = performance.now();
     const gallery = this.deps.gallery;
-    const k = Math.max(1, Math.min(100, opts.k ?? gallery.getSettings().topK));
+    const k = Math.max(1, Math.min(100, opts.k ?? this.deps.settings().topK));
     const r = matcher.identify(a.embedding, { topK: k });
     const candidates = r.candidates.flatMap((c) => {
       const who = gallery.getIdentity(c.identityId);
@@ -282,7 +285,8 @@ export class Door {
       samples.push(sample);
       let a: FrameAnalysis;
       try {
-        a = await this.analyze(img.bytes, { embed: false, quality: img.quality, what: img.file ?? `image ${index + 1}` });
+        // The report names the file already: the reason does not repeat it.
+        a = await this.analyze(img.bytes, { embed: false, quality: img.quality, what: '' });
       } catch (err) {
         // An unreadable image is this sample's problem; a busy queue or a bug is the request's.
         if (!(err instanceof ServiceError) || !['corrupt_image', 'unsupported_media', 'empty_image', 'image_too_large', 'not_found'].includes(err.code)) throw err;

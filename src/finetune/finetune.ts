@@ -21,7 +21,8 @@ import { modelIdOf } from '../service/embedder.js';
 import { decodeImage } from '../vision/decode.js';
 import type { RgbImage } from '../vision/types.js';
 import { ModelRegistry } from '../model/registry.js';
-import { Gallery } from '../gallery/gallery.js';
+import { Enrolled } from '../enrolled/index.js';
+import type { Gallery } from '../gallery/gallery.js';
 import type { AppConfig } from '../config/schema.js';
 import { describeOwner, useGallery } from '../owner/owner.js';
 import { Rng } from '../data/rng.js';
@@ -132,12 +133,12 @@ async function finetune(
   try {
     // 1. data
     // No sweep: the server may be mid-enrolment in this gallery, and its leftovers are its own.
-    const gallery = await Gallery.open(config.galleryDir, { sweepOnOpen: false });
+    const enrolled = await Enrolled.open(config.galleryDir, { sweepOnOpen: false });
     let site;
     try {
-      site = await loadSiteData(gallery, { minCrops: o.minCrops, heldOutPerIdentity: o.heldOutPerIdentity, seed: o.seed });
+      site = await loadSiteData(enrolled.gallery, { minCrops: o.minCrops, heldOutPerIdentity: o.heldOutPerIdentity, seed: o.seed });
     } finally {
-      await gallery.close();
+      await enrolled.close();
     }
     // Ids only: this log outlives a deletion (journal, finetune.log); the pages look names up.
     for (const s of site.skipped) log(`[finetune] skipped ${s.id}: ${s.reason}`);
@@ -197,15 +198,21 @@ async function finetune(
       seed: o.seed,
       centres,
       signal: o.signal,
-      onEpoch: async (epoch, loss, acc) => {
-        if (!bar) log(`[finetune] epoch ${epoch}/${o.epochs} loss ${loss.toFixed(4)} acc ${acc.toFixed(3)}`);
-        await setStatus({ progress: { epoch, epochs: o.epochs, loss } });
-      },
-      onBatch: (done, total, loss) => {
-        if (!bar) return;
-        if (done === 1) bar.start(total, 0, { epoch: 1, epochs: o.epochs, loss: '-' });
-        bar.update(done, { epoch: Math.min(o.epochs, Math.ceil((done * o.epochs) / total)), epochs: o.epochs, loss: loss.toFixed(3) });
-      },
+      callbacks: [
+        {
+          // One bar over the whole run, rather than the trainer's one per epoch.
+          afterStep: (s, meter) => {
+            if (!bar) return;
+            const done = (s.epoch - 1) * s.batches + s.batch + 1;
+            if (done === 1) bar.start(s.batches * s.epochs, 0, { epoch: 1, epochs: s.epochs, loss: '-' });
+            bar.update(done, { epoch: s.epoch, epochs: s.epochs, loss: meter.loss.toFixed(3) });
+          },
+          epochEnd: async (rec) => {
+            if (!bar) log(`[finetune] epoch ${rec.epoch}/${o.epochs} loss ${rec.trainLoss.toFixed(4)} acc ${rec.trainAcc.toFixed(3)}`);
+            await setStatus({ progress: { epoch: rec.epoch, epochs: o.epochs, loss: rec.trainLoss } });
+          },
+        },
+      ],
     });
     bar?.stop();
     if (o.signal?.aborted) throw new FinetuneError('interrupted; the active model is unchanged');
@@ -312,11 +319,11 @@ function assertPresent(gallery: Gallery, trainedOn: readonly string[]): void {
 }
 
 async function assertNoneErased(galleryDir: string, trainedOn: readonly string[]): Promise<void> {
-  const gallery = await Gallery.open(galleryDir, { sweepOnOpen: false });
+  const enrolled = await Enrolled.open(galleryDir, { sweepOnOpen: false });
   try {
-    assertPresent(gallery, trainedOn);
+    assertPresent(enrolled.gallery, trainedOn);
   } finally {
-    await gallery.close();
+    await enrolled.close();
   }
 }
 
@@ -369,8 +376,8 @@ export async function promoteVersion(config: Pick<AppConfig, 'galleryDir' | 'mod
             await addGalleryTemplates(config.galleryDir, v.net, v.modelId, v.trainedOn, v.log);
             await registry?.use(v.folder);
           } catch (err) {
-            const g = await Gallery.open(config.galleryDir, { sweepOnOpen: false });
-            await g.reload().then(() => g.dropTemplatesForModel(v.modelId)).catch(() => {}).finally(() => g.close());
+            const e = await Enrolled.open(config.galleryDir, { sweepOnOpen: false });
+            await e.gallery.reload().then(() => e.gallery.dropTemplatesForModel(v.modelId)).catch(() => {}).finally(() => e.close());
             throw err;
           }
           return 'finetune';
@@ -391,7 +398,9 @@ export async function promoteVersion(config: Pick<AppConfig, 'galleryDir' | 'mod
  * the gallery first, as a command may have changed it while this run trained.
  */
 async function addGalleryTemplates(galleryDir: string, net: Pick<FaceNet, 'embedCrops'>, modelId: string, trainedOn: readonly string[], log: (l: string) => void): Promise<void> {
-  const gallery = await Gallery.open(galleryDir, { sweepOnOpen: false });
+  // Through Enrolled: the templates are stored as the settings say (crops, dtype).
+  const enrolled = await Enrolled.open(galleryDir, { sweepOnOpen: false });
+  const gallery = enrolled.gallery;
   try {
     assertPresent(gallery, trainedOn);
     const items = gallery.templatesNeedingReembed(modelId);
@@ -413,6 +422,6 @@ async function addGalleryTemplates(galleryDir: string, net: Pick<FaceNet, 'embed
     );
     log(`[finetune] gallery: ${ready.length} crops embedded with ${modelId}${items.length > ready.length ? `, ${items.length - ready.length} unreadable` : ''}`);
   } finally {
-    await gallery.close();
+    await enrolled.close();
   }
 }

@@ -1,64 +1,43 @@
-// The enrollment gallery: identities, their face templates (embeddings) per model, settings and
-// an activity log, kept under one directory:
+// The enrollment gallery: identities and their face templates (embeddings) per model, with the
+// model whose templates are searched:
 //
-//   <dir>/gallery.json                       identities, templates, settings (lowdb, atomic writes)
-//   <dir>/activity.json                      decision log + last-seen times (written per decision,
-//                                            so a pass through the gate does not rewrite templates)
-//   <dir>/faces/<identityId>/<templateId>.jpg aligned crops, for re-embedding / fine-tuning
-//   <dir>/snapshots/<activityId>.jpg         optional frames of logged decisions
+//   <dir>/gallery.json                        identities, templates, activeModelId (lowdb, atomic writes)
+//   <dir>/faces/<identityId>/<templateId>.jpg  aligned crops (crops.ts), to re-embed and fine-tune
 //
-// All writes go through one queue; in-memory state only changes after the file write succeeded,
-// so readers (all synchronous) see the last durable state, never a partial one.
-import { mkdir, readdir, rmdir, stat } from 'node:fs/promises';
+// The settings (src/settings) and the activity log (src/activity) live beside it; src/enrolled
+// opens the three together. All writes go through one queue; memory changes only after the file
+// write succeeded, so readers (all synchronous) see the last durable state, never a partial one.
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { Low } from 'lowdb';
-import type { z } from 'zod';
-import { AtomicJsonFile, TEMP_FILE, atomicWrite, nodeIo, writeError, type FileIo } from './atomic-file.js';
-import { decodeEmbedding, encodeEmbedding } from './embedding-codec.js';
+import { AtomicJsonFile, nodeIo, writeError, type FileIo } from './atomic-file.js';
+import { CropStore, checkJpeg } from './crops.js';
+import { decodeEmbedding, encodeEmbedding, type EmbeddingDtype } from './embedding-codec.js';
 import { normalizeInPlace } from '../match/vector.js';
 import { GalleryError } from './errors.js';
-import { assertId, childPath, isId, newId } from './ids.js';
-import { ownedByAnotherProcess } from '../owner/lock.js';
+import { assertId, newId } from './ids.js';
+import { parseFile, parseWith } from './validate.js';
 import {
-  ActivityEntrySchema,
-  ActivityFileSchema,
-  CROP_FILE,
   GalleryFileSchema,
+  GalleryFileV1Schema,
   IdentityPatchSchema,
   ModelIdSchema,
   NewIdentitySchema,
-  SNAPSHOT_FILE,
-  SettingsSchema,
   SourceSchema,
-  type ActivityEntry,
-  type ActivityFile,
   type GalleryFile,
   type IdentityPatch,
   type IdentityRecord,
   type NewIdentity,
-  type Settings,
-  type SettingsPatch,
   type TemplateRecord,
 } from './schema.js';
 
-export type { ActivityEntry, IdentityPatch, NewIdentity, Settings, SettingsPatch } from './schema.js';
+export type { IdentityPatch, NewIdentity } from './schema.js';
 
 export interface GalleryOptions {
-  /**
-   * Folders holding other per-identity data as <folder>/<identityId> (fine-tune sets, ...),
-   * erased together with the identity. Relative paths are taken under the gallery dir.
-   * Default: ['finetune'].
-   */
-  erasureDirs?: string[];
-  /**
-   * Clean up leftovers of interrupted operations when opening (default true). Never while
-   * another live process owns the gallery (src/owner): what looks left over may be its write in
-   * progress (the crops of an enrollment are written before gallery.json names them).
-   */
-  sweepOnOpen?: boolean;
-  /** Temp files older than this are treated as abandoned by a dead writer (default 60 s). */
-  staleTempMs?: number;
+  /** How new templates are stored (settings.keepCrops, settings.embeddingDtype); default: crops kept, f32. */
+  storage?: () => { keepCrops: boolean; embeddingDtype: EmbeddingDtype };
+  /** Time of each person's last accepted decision (the activity log); default none. */
+  lastSeen?: (identityId: string) => string | null;
   /** File operations used for writes (fault injection in tests). */
   io?: FileIo;
 }
@@ -121,57 +100,11 @@ export interface GalleryMatrix {
 export interface ErasureReport {
   identityId: string;
   templates: number;
-  activityEntries: number;
-  /** Files and folders removed (that existed or not). */
+  /** The person's crop folder (removed). */
   removedPaths: string[];
 }
-
-export interface LogDecisionInput {
-  /** 'match', 'unknown', 'verify-accept', 'verify-reject', ... (lower-case word). */
-  decision: string;
-  identityId?: string | null;
-  score?: number | null;
-  metric?: 'cosine' | 'euclidean' | null;
-  modelId?: string | null;
-  /** Frame of the decision (JPEG); kept only when settings.keepSnapshots is on. */
-  snapshotJpeg?: Uint8Array;
-  detail?: string | null;
-  time?: Date;
-}
-
-export interface ActivityQuery {
-  /** Newest first; default 100. */
-  limit?: number;
-  filter?: {
-    identityId?: string;
-    decision?: string | readonly string[];
-    since?: Date | string;
-    until?: Date | string;
-  };
-}
-
-export interface SweepReport {
-  removedPaths: string[];
-  activityEntries: number;
-}
-
-/** Decisions that update an identity's lastSeen. */
-export const ACCEPT_DECISIONS: readonly string[] = ['match', 'verify-accept', 'accept'];
 
 const MAX_DIM = 8192;
-const MAX_JPEG_BYTES = 10 * 1024 * 1024;
-
-function invalid(error: z.ZodError, what: string): GalleryError {
-  const msg = error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
-  return new GalleryError('INVALID_INPUT', `invalid ${what}: ${msg}`);
-}
-
-function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
-  const r = schema.safeParse(value);
-  if (!r.success) throw invalid(r.error, what);
-  return r.data;
-}
-
 function now(): string {
   return new Date().toISOString();
 }
@@ -192,13 +125,6 @@ function checkEmbedding(v: ArrayLike<number>, what: string): Float32Array {
   return out;
 }
 
-function checkJpeg(b: unknown, what: string): Uint8Array {
-  if (!(b instanceof Uint8Array)) throw new GalleryError('INVALID_INPUT', `${what}: crop must be JPEG bytes (Buffer)`);
-  if (b.length < 4 || b[0] !== 0xff || b[1] !== 0xd8 || b[2] !== 0xff) throw new GalleryError('INVALID_INPUT', `${what}: crop is not a JPEG`);
-  if (b.length > MAX_JPEG_BYTES) throw new GalleryError('INVALID_INPUT', `${what}: crop larger than ${MAX_JPEG_BYTES} bytes`);
-  return b;
-}
-
 /** Quality, source and optional crop of a template to be stored, validated. */
 function checkTemplateFields(t: { quality: number; source: unknown; cropJpeg?: Uint8Array }, what: string) {
   return {
@@ -211,18 +137,6 @@ function checkTemplateFields(t: { quality: number; source: unknown; cropJpeg?: U
 function checkQuality(q: unknown, what: string): number {
   if (typeof q !== 'number' || !Number.isFinite(q) || q < 0 || q > 1) throw new GalleryError('INVALID_INPUT', `${what}: quality must be a number in [0, 1]`);
   return q;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Objects merge key by key; anything else (including arrays and null) replaces. */
-function deepMerge(base: unknown, patch: unknown): unknown {
-  if (!isPlainObject(base) || !isPlainObject(patch)) return patch === undefined ? base : patch;
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(patch)) if (v !== undefined) out[k] = deepMerge(base[k], v);
-  return out;
 }
 
 /** Cross-record checks zod cannot express: unique ids and badges, references, one dim per model. */
@@ -259,14 +173,13 @@ function checkIntegrity(g: GalleryFile, file: string): void {
 export class Gallery {
   readonly dir: string;
   readonly file: string;
-  readonly activityFile: string;
-  readonly facesDir: string;
-  readonly snapshotsDir: string;
+  readonly crops: CropStore;
   readonly #io: FileIo;
-  readonly #erasureDirs: string[];
-  readonly #staleTempMs: number;
+  readonly #storage: NonNullable<GalleryOptions['storage']>;
+  readonly #lastSeen: NonNullable<GalleryOptions['lastSeen']>;
   readonly #db: Low<GalleryFile>;
-  readonly #act: Low<ActivityFile>;
+  /** The settings an older gallery.json (version 1) carried, for settings.json to start from. */
+  #legacySettings: Record<string, unknown> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #revision = 0;
   #closed = false;
@@ -277,61 +190,70 @@ export class Gallery {
   private constructor(dir: string, opts: GalleryOptions) {
     this.dir = dir;
     this.file = path.join(dir, 'gallery.json');
-    this.activityFile = path.join(dir, 'activity.json');
-    this.facesDir = path.join(dir, 'faces');
-    this.snapshotsDir = path.join(dir, 'snapshots');
     this.#io = opts.io ?? nodeIo;
-    this.#erasureDirs = (opts.erasureDirs ?? ['finetune']).map((d) => path.resolve(dir, d));
-    this.#staleTempMs = opts.staleTempMs ?? 60_000;
-    const parseGallery = (raw: unknown): GalleryFile => {
-      const r = GalleryFileSchema.safeParse(raw);
-      if (!r.success) throw new GalleryError('CORRUPT', `${this.file} does not validate: ${invalid(r.error, 'gallery').message}`);
-      checkIntegrity(r.data, this.file);
-      return r.data;
+    this.crops = new CropStore(path.join(dir, 'faces'), this.#io);
+    this.#storage = opts.storage ?? (() => ({ keepCrops: true, embeddingDtype: 'f32' }));
+    this.#lastSeen = opts.lastSeen ?? (() => null);
+    const parse = (raw: unknown): GalleryFile => {
+      let g: GalleryFile;
+      if ((raw as { version?: unknown } | null)?.version === 1) {
+        // Version 1 kept the settings here; they move to settings.json, activeModelId stays.
+        const { settings, ...rest } = parseFile(GalleryFileV1Schema, raw, this.file, 'gallery');
+        const { activeModelId, ...others } = settings;
+        this.#legacySettings = others;
+        g = { ...rest, version: 2, activeModelId: activeModelId ?? null };
+      } else g = parseFile(GalleryFileSchema, raw, this.file, 'gallery');
+      checkIntegrity(g, this.file);
+      return g;
     };
-    const parseActivity = (raw: unknown): ActivityFile => {
-      const r = ActivityFileSchema.safeParse(raw);
-      if (!r.success) throw new GalleryError('CORRUPT', `${this.activityFile} does not validate: ${invalid(r.error, 'activity log').message}`);
-      return r.data;
-    };
-    this.#db = new Low(new AtomicJsonFile(this.file, parseGallery, this.#io), Gallery.#emptyGallery());
-    this.#act = new Low(new AtomicJsonFile(this.activityFile, parseActivity, this.#io), Gallery.#emptyActivity());
+    this.#db = new Low(new AtomicJsonFile(this.file, parse, this.#io), Gallery.#empty());
   }
 
-  static #emptyGallery(): GalleryFile {
-    return { format: 'facegate-gallery', version: 1, settings: SettingsSchema.parse({}), identities: [], templates: [] };
+  static #empty(): GalleryFile {
+    return { format: 'facegate-gallery', version: 2, activeModelId: null, identities: [], templates: [] };
   }
 
-  static #emptyActivity(): ActivityFile {
-    return { format: 'facegate-activity', version: 1, entries: [], lastSeen: {} };
-  }
-
-  /** Opens (creating if needed) the gallery in `dir`. Throws GalleryError CORRUPT on an invalid file, never overwriting it. */
+  /**
+   * Opens (creating if needed) the gallery in `dir`. Throws GalleryError CORRUPT on an invalid
+   * file, never overwriting it. A version 1 file is read as is and written as version 2 by the
+   * next write (after settings.json holds its settings: see src/enrolled).
+   */
   static async open(dir = 'enrolled', opts: GalleryOptions = {}): Promise<Gallery> {
     const abs = path.resolve(dir);
     await mkdir(abs, { recursive: true });
     const g = new Gallery(abs, opts);
     await g.#load();
-    if ((opts.sweepOnOpen ?? true) && !(await ownedByAnotherProcess(abs))) await g.sweepOrphans();
     return g;
   }
 
+  /** The settings of a version 1 gallery.json (undefined for a current one). */
+  get legacySettings(): Record<string, unknown> | undefined {
+    return this.#legacySettings;
+  }
+
   async #load(): Promise<void> {
-    const [gallery, activity] = [await this.#db.adapter.read(), await this.#act.adapter.read()];
-    if (gallery) this.#db.data = gallery;
-    else await this.#commit(Gallery.#emptyGallery());
-    if (activity) this.#act.data = activity;
-    else await this.#commitActivity(Gallery.#emptyActivity());
+    const found = await this.#db.adapter.read();
+    if (found) this.#db.data = found;
+    else await this.#commit(Gallery.#empty());
     this.#revision++;
     this.#matrices.clear();
   }
 
-  /** Re-reads both files (another process, e.g. the CLI, may have changed them). */
+  /** Writes the file in the current version (an upgrade from version 1). */
+  upgrade(): Promise<void> {
+    return this.#exclusive(async () => {
+      if (this.#legacySettings === undefined) return;
+      await this.#commit(this.#g);
+      this.#legacySettings = undefined;
+    });
+  }
+
+  /** Re-reads the file (another process, e.g. the finetune, may have changed it). */
   reload(): Promise<void> {
     return this.#exclusive(() => this.#load());
   }
 
-  /** Increments on every change of identities, templates or settings. */
+  /** Increments on every change of identities, templates or the active model. */
   get revision(): number {
     return this.#revision;
   }
@@ -359,11 +281,6 @@ export class Gallery {
     this.#matrices.clear();
   }
 
-  async #commitActivity(next: ActivityFile): Promise<void> {
-    await this.#act.adapter.write(next);
-    this.#act.data = next;
-  }
-
   get #g(): GalleryFile {
     return this.#db.data;
   }
@@ -373,7 +290,7 @@ export class Gallery {
   #view(rec: IdentityRecord): Identity {
     let n = 0;
     for (const t of this.#g.templates) if (t.identityId === rec.id) n++;
-    return { ...rec, threshold: { ...rec.threshold }, lastSeen: this.#act.data.lastSeen[rec.id] ?? null, templateCount: n };
+    return { ...rec, threshold: { ...rec.threshold }, lastSeen: this.#lastSeen(rec.id), templateCount: n };
   }
 
   #record(id: string): IdentityRecord {
@@ -388,7 +305,7 @@ export class Gallery {
     const counts = new Map<string, number>();
     for (const t of this.#g.templates) counts.set(t.identityId, (counts.get(t.identityId) ?? 0) + 1);
     return this.#g.identities
-      .map((rec) => ({ ...rec, threshold: { ...rec.threshold }, lastSeen: this.#act.data.lastSeen[rec.id] ?? null, templateCount: counts.get(rec.id) ?? 0 }))
+      .map((rec) => ({ ...rec, threshold: { ...rec.threshold }, lastSeen: this.#lastSeen(rec.id), templateCount: counts.get(rec.id) ?? 0 }))
       .sort((a, b) => a.name.localeCompare(b.name) || a.created.localeCompare(b.created));
   }
 
@@ -451,9 +368,9 @@ export class Gallery {
   }
 
   /**
-   * Right to erasure: the identity, its templates, crops, activity entries (and their snapshots),
-   * last-seen time and its folder in every erasure dir. The JSON files are committed first; if
-   * removing files then fails, the error says so and the next open's sweep finishes the job.
+   * Erasure from the gallery: the identity, its templates and its crops. The file is committed
+   * first; if removing the crops then fails, the error says so and the next sweep finishes the
+   * job. The activity log and other per-person folders are erased beside it (src/enrolled).
    */
   deleteIdentity(id: string): Promise<ErasureReport> {
     return this.#exclusive(async () => {
@@ -465,25 +382,14 @@ export class Gallery {
         identities: g.identities.filter((i) => i.id !== id),
         templates: g.templates.filter((t) => t.identityId !== id),
       });
-      const act = this.#act.data;
-      const gone = act.entries.filter((e) => e.identityId === id);
-      if (gone.length > 0 || id in act.lastSeen) {
-        const lastSeen = { ...act.lastSeen };
-        delete lastSeen[id];
-        await this.#commitActivity({ ...act, entries: act.entries.filter((e) => e.identityId !== id), lastSeen });
-      }
-      const removedPaths = [
-        childPath(this.facesDir, id),
-        ...gone.filter((e) => e.snapshot !== null).map((e) => childPath(this.snapshotsDir, e.snapshot as string)),
-        ...this.#erasureDirs.map((d) => childPath(d, id)),
-      ];
+      const folder = this.crops.folder(id);
       try {
-        for (const p of removedPaths) await this.#io.remove(p);
-        for (const d of new Set(removedPaths.map((p) => path.dirname(p)))) await this.#io.syncDir(d).catch(() => {});
+        await this.#io.remove(folder);
+        await this.#io.syncDir(this.crops.dir).catch(() => {});
       } catch (e) {
-        throw writeError(removedPaths.join(', '), e, `belong to deleted identity ${id} but could not all be removed (sweepOrphans() retries)`);
+        throw writeError(folder, e, `belongs to deleted identity ${id} but could not be removed (the next sweep retries)`);
       }
-      return { identityId: id, templates, activityEntries: gone.length, removedPaths };
+      return { identityId: id, templates, removedPaths: [folder] };
     });
   }
 
@@ -495,30 +401,12 @@ export class Gallery {
 
   /** Writes a crop for a new template; returns its file name, or null if crops are off / none given. */
   async #writeCrop(identityId: string, templateId: string, jpeg: Uint8Array | undefined, written: string[]): Promise<string | null> {
-    if (!jpeg || !this.#g.settings.keepCrops) return null;
-    const dir = childPath(this.facesDir, identityId);
-    const name = `${templateId}.jpg`;
-    const file = childPath(dir, name);
-    try {
-      await mkdir(dir, { recursive: true });
-    } catch (e) {
-      throw writeError(dir, e);
-    }
-    await atomicWrite(file, jpeg, this.#io);
-    written.push(file);
-    return name;
-  }
-
-  /** Removes crops written by a failed operation, and the folders it left empty. */
-  async #undoCrops(written: readonly string[], identityIds: Iterable<string>): Promise<void> {
-    for (const f of written) await this.#io.remove(f).catch(() => {});
-    // rmdir fails on non-empty folders, which is what we want.
-    for (const id of new Set(identityIds)) await rmdir(childPath(this.facesDir, id)).catch(() => {});
-    await rmdir(this.facesDir).catch(() => {});
+    if (!jpeg || !this.#storage().keepCrops) return null;
+    return this.crops.write(identityId, templateId, jpeg, written);
   }
 
   #encode(id: string, identityId: string, modelId: string, v: Float32Array, quality: number, source: TemplateSource, crop: string | null): TemplateRecord {
-    const dtype = this.#g.settings.embeddingDtype;
+    const dtype = this.#storage().embeddingDtype;
     const rec: TemplateRecord = { id, identityId, modelId, dim: v.length, dtype, embedding: encodeEmbedding(v, dtype), quality, source, crop, created: now() };
     if (dtype === 'f32') this.#decoded.set(rec, v);
     return rec;
@@ -569,7 +457,7 @@ export class Gallery {
         await this.#commit({ ...this.#g, identities, templates: [...this.#g.templates, ...records] });
         return records.map(({ embedding: _, ...meta }) => meta);
       } catch (e) {
-        await this.#undoCrops(written, [identityId]);
+        await this.crops.undo(written, [identityId]);
         throw e;
       }
     });
@@ -601,17 +489,14 @@ export class Gallery {
 
   /** Absolute path of a template's crop, or null when it has none. */
   cropPath(template: Pick<Template, 'identityId' | 'crop'>): string | null {
-    if (template.crop === null) return null;
-    assertId('identity', template.identityId);
-    if (!CROP_FILE.test(template.crop)) throw new GalleryError('INVALID_ID', `invalid crop name ${JSON.stringify(template.crop)}`);
-    return childPath(childPath(this.facesDir, template.identityId), template.crop);
+    return template.crop === null ? null : this.crops.path(template.identityId, template.crop);
   }
 
   /** Deletes crop files no remaining template points to. */
   async #removeUnreferencedCrops(dropped: readonly TemplateRecord[]): Promise<void> {
     const live = new Set(this.#g.templates.filter((t) => t.crop !== null).map((t) => `${t.identityId}/${t.crop}`));
     for (const t of dropped) {
-      if (t.crop !== null && !live.has(`${t.identityId}/${t.crop}`)) await this.#io.remove(this.cropPath(t) as string);
+      if (t.crop !== null && !live.has(`${t.identityId}/${t.crop}`)) await this.crops.remove(t.identityId, t.crop);
     }
   }
 
@@ -666,8 +551,8 @@ export class Gallery {
   /**
    * After re-embedding with a new model: in one atomic write, replaces every template of `modelId`
    * with `newTemplates`. Other models' templates stay for rollback unless keepOtherModels is false
-   * (their crops stay while a new template still uses them). `activate` also switches
-   * settings.activeModelId in the same write.
+   * (their crops stay while a new template still uses them). `activate` also makes `modelId`
+   * the active model in the same write.
    */
   replaceTemplatesForModel(
     modelId: string,
@@ -711,12 +596,12 @@ export class Gallery {
         const records = await this.#newRecords(checked.map((t) => ({ ...t, modelId })), written);
         const dropped = this.#g.templates.filter((t) => t.modelId === modelId || !keepOthers);
         const kept = this.#g.templates.filter((t) => t.modelId !== modelId && keepOthers);
-        const settings = opts.activate ? { ...this.#g.settings, activeModelId: modelId } : this.#g.settings;
-        await this.#commit({ ...this.#g, settings, templates: [...kept, ...records] });
+        const activeModelId = opts.activate ? modelId : this.#g.activeModelId;
+        await this.#commit({ ...this.#g, activeModelId, templates: [...kept, ...records] });
         await this.#removeUnreferencedCrops(dropped);
         return records.map(({ embedding: _, ...meta }) => meta);
       } catch (e) {
-        await this.#undoCrops(written, checked.map((t) => t.identityId));
+        await this.crops.undo(written, checked.map((t) => t.identityId));
         throw e;
       }
     });
@@ -726,7 +611,7 @@ export class Gallery {
   dropTemplatesForModel(modelId: string): Promise<number> {
     return this.#exclusive(async () => {
       parseWith(ModelIdSchema, modelId, 'model id');
-      if (this.#g.settings.activeModelId === modelId) throw new GalleryError('CONFLICT', `${modelId} is the active model; switch models before dropping its templates`);
+      if (this.#g.activeModelId === modelId) throw new GalleryError('CONFLICT', `${modelId} is the active model; switch models before dropping its templates`);
       const dropped = this.#g.templates.filter((t) => t.modelId === modelId);
       if (dropped.length === 0) return 0;
       await this.#commit({ ...this.#g, templates: this.#g.templates.filter((t) => t.modelId !== modelId) });
@@ -759,178 +644,33 @@ export class Gallery {
     return m;
   }
 
-  // ---- settings -------------------------------------------------------------------------------
+  // ---- the active model ----------------------------------------------------------------------
 
-  getSettings(): Settings {
-    return structuredClone(this.#g.settings);
+  /** The model whose templates are searched; null until a model is chosen. */
+  get activeModelId(): string | null {
+    return this.#g.activeModelId;
   }
 
-  /** Deep-merges the patch and validates the result (unknown keys are errors). A patch that changes nothing writes nothing. */
-  updateSettings(patch: SettingsPatch): Promise<Settings> {
+  setActiveModel(modelId: string): Promise<void> {
     return this.#exclusive(async () => {
-      if (!isPlainObject(patch)) throw new GalleryError('INVALID_INPUT', 'settings patch must be an object');
-      const settings = parseWith(SettingsSchema, deepMerge(this.#g.settings, patch), 'settings');
-      if (!isDeepStrictEqual(settings, this.#g.settings)) await this.#commit({ ...this.#g, settings });
-      return structuredClone(settings);
+      parseWith(ModelIdSchema, modelId, 'model id');
+      if (this.#g.activeModelId !== modelId) await this.#commit({ ...this.#g, activeModelId: modelId });
     });
-  }
-
-  // ---- activity -------------------------------------------------------------------------------
-
-  /**
-   * Appends a decision. Accepted decisions update the identity's lastSeen. Beyond
-   * settings.activityCap the oldest entries (and their snapshots) are dropped.
-   */
-  logDecision(input: LogDecisionInput): Promise<ActivityEntry> {
-    return this.#exclusive(async () => {
-      const identityId = input.identityId ?? null;
-      // A deleted identity must not come back through the log (erasure).
-      if (identityId !== null) this.#record(identityId);
-      const id = newId('activity');
-      const time = (input.time ?? new Date()).toISOString();
-      const draft = {
-        id,
-        time,
-        decision: input.decision,
-        identityId,
-        score: input.score ?? null,
-        metric: input.metric ?? null,
-        modelId: input.modelId ?? null,
-        snapshot: null as string | null,
-        detail: input.detail ?? null,
-      };
-      const entry = parseWith(ActivityEntrySchema, draft, 'activity entry');
-      if (entry.score !== null && !Number.isFinite(entry.score)) throw new GalleryError('INVALID_INPUT', 'score must be finite');
-      let snapFile: string | null = null;
-      if (input.snapshotJpeg !== undefined && this.#g.settings.keepSnapshots) {
-        const jpeg = checkJpeg(input.snapshotJpeg, 'snapshot');
-        entry.snapshot = `${id}.jpg`;
-        snapFile = childPath(this.snapshotsDir, entry.snapshot);
-        try {
-          await mkdir(this.snapshotsDir, { recursive: true });
-        } catch (e) {
-          throw writeError(this.snapshotsDir, e);
-        }
-        await atomicWrite(snapFile, jpeg, this.#io);
-      }
-      const act = this.#act.data;
-      const cap = this.#g.settings.activityCap;
-      const all = [...act.entries, entry];
-      const evicted = all.length > cap ? all.slice(0, all.length - cap) : [];
-      const lastSeen = identityId !== null && ACCEPT_DECISIONS.includes(entry.decision) ? { ...act.lastSeen, [identityId]: time } : act.lastSeen;
-      try {
-        await this.#commitActivity({ ...act, entries: all.slice(evicted.length), lastSeen });
-      } catch (e) {
-        if (snapFile) await this.#io.remove(snapFile).catch(() => {});
-        throw e;
-      }
-      for (const e of evicted) if (e.snapshot) await this.#io.remove(childPath(this.snapshotsDir, e.snapshot)).catch(() => {});
-      return { ...entry };
-    });
-  }
-
-  /** Newest first. */
-  activity(query: ActivityQuery = {}): ActivityEntry[] {
-    const limit = Math.max(0, query.limit ?? 100);
-    const f = query.filter ?? {};
-    if (f.identityId !== undefined) assertId('identity', f.identityId);
-    const decisions = f.decision === undefined ? undefined : new Set(typeof f.decision === 'string' ? [f.decision] : f.decision);
-    const time = (v: Date | string | undefined, what: string) => {
-      if (v === undefined) return undefined;
-      const t = new Date(v).getTime();
-      if (Number.isNaN(t)) throw new GalleryError('INVALID_INPUT', `activity filter: invalid ${what} time`);
-      return t;
-    };
-    const since = time(f.since, 'since');
-    const until = time(f.until, 'until');
-    const out: ActivityEntry[] = [];
-    const entries = [...this.#act.data.entries].sort((a, b) => b.time.localeCompare(a.time));
-    for (const e of entries) {
-      if (out.length >= limit) break;
-      if (f.identityId !== undefined && e.identityId !== f.identityId) continue;
-      if (decisions && !decisions.has(e.decision)) continue;
-      const t = Date.parse(e.time);
-      if (since !== undefined && t < since) continue;
-      if (until !== undefined && t > until) continue;
-      out.push({ ...e });
-    }
-    return out;
-  }
-
-  snapshotPath(entry: Pick<ActivityEntry, 'snapshot'>): string | null {
-    if (entry.snapshot === null) return null;
-    if (!SNAPSHOT_FILE.test(entry.snapshot)) throw new GalleryError('INVALID_ID', `invalid snapshot name ${JSON.stringify(entry.snapshot)}`);
-    return childPath(this.snapshotsDir, entry.snapshot);
   }
 
   // ---- recovery -------------------------------------------------------------------------------
 
-  /**
-   * Removes what interrupted operations can leave behind: temp files of dead writers, crops and
-   * erasure-dir folders of identities that no longer exist (an erasure cut short), crops and
-   * snapshots nothing refers to, and log entries of deleted identities. Only names matching the
-   * gallery's own patterns are touched.
-   */
-  sweepOrphans(): Promise<SweepReport> {
+  /** Crop folders of people who no longer exist and crops no template names (see CropStore.sweep). */
+  sweepCrops(removeStaleTemp: (dir: string, name: string) => Promise<boolean>): Promise<string[]> {
     return this.#exclusive(async () => {
-      const removed: string[] = [];
-      const rm = async (p: string) => {
-        await this.#io.remove(p);
-        removed.push(p);
-      };
-      const list = async (dir: string) => {
-        try {
-          return await readdir(dir, { withFileTypes: true });
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
-          throw e;
-        }
-      };
-      const staleTemp = async (dir: string, name: string) => {
-        if (!TEMP_FILE.test(name)) return false;
-        const p = path.join(dir, name);
-        try {
-          if (Date.now() - (await stat(p)).mtimeMs < this.#staleTempMs) return false;
-        } catch {
-          return false;
-        }
-        await rm(p);
-        return true;
-      };
       const ids = new Set(this.#g.identities.map((i) => i.id));
       const crops = new Set(this.#g.templates.filter((t) => t.crop !== null).map((t) => `${t.identityId}/${t.crop}`));
-
-      // Log entries of identities that are gone (erasure interrupted between the two files).
-      const act = this.#act.data;
-      const orphanEntries = act.entries.filter((e) => e.identityId !== null && !ids.has(e.identityId));
-      const orphanSeen = Object.keys(act.lastSeen).filter((k) => !ids.has(k));
-      if (orphanEntries.length > 0 || orphanSeen.length > 0) {
-        const lastSeen = Object.fromEntries(Object.entries(act.lastSeen).filter(([k]) => ids.has(k)));
-        await this.#commitActivity({ ...act, entries: act.entries.filter((e) => !orphanEntries.includes(e)), lastSeen });
-      }
-
-      for (const e of await list(this.dir)) if (e.isFile()) await staleTemp(this.dir, e.name);
-      for (const e of await list(this.facesDir)) {
-        if (!e.isDirectory() || !isId('identity', e.name)) continue;
-        const dir = path.join(this.facesDir, e.name);
-        if (!ids.has(e.name)) {
-          await rm(dir);
-          continue;
-        }
-        for (const f of await list(dir)) {
-          if (!f.isFile() || (await staleTemp(dir, f.name))) continue;
-          if (CROP_FILE.test(f.name) && !crops.has(`${e.name}/${f.name}`)) await rm(path.join(dir, f.name));
-        }
-      }
-      const snaps = new Set(this.#act.data.entries.map((e) => e.snapshot).filter((s) => s !== null));
-      for (const f of await list(this.snapshotsDir)) {
-        if (!f.isFile() || (await staleTemp(this.snapshotsDir, f.name))) continue;
-        if (SNAPSHOT_FILE.test(f.name) && !snaps.has(f.name)) await rm(path.join(this.snapshotsDir, f.name));
-      }
-      for (const d of this.#erasureDirs) {
-        for (const e of await list(d)) if (isId('identity', e.name) && !ids.has(e.name)) await rm(path.join(d, e.name));
-      }
-      return { removedPaths: removed, activityEntries: orphanEntries.length };
+      return this.crops.sweep(ids, crops, removeStaleTemp);
     });
+  }
+
+  /** Ids of the people enrolled now. */
+  identityIds(): Set<string> {
+    return new Set(this.#g.identities.map((i) => i.id));
   }
 }

@@ -1,23 +1,25 @@
 // Glue between the gallery and the matcher: builds the search index for the active model from
-// the gallery's matrix (rebuilt when the gallery changes) and applies the gallery's settings.
+// the gallery's matrix (rebuilt when the gallery or the search setting changes) and applies the settings.
 import type { Gallery } from '../gallery/gallery.js';
+import type { Settings } from '../settings/schema.js';
 import { identify, verify, type IdentifyResult, type MatchOptions, type VerifyResult } from './identify.js';
 import { MatchIndex } from './search-index.js';
 
 export class GalleryMatcher {
   #index?: MatchIndex;
-  #built = { revision: -1, modelId: '' };
+  #built = { revision: -1, modelId: '', coarse: '' };
   #thresholds = new Map<string, { cosine?: number; euclidean?: number }>();
 
-  /** modelId defaults to the gallery's settings.activeModelId. */
+  /** modelId defaults to the gallery's active model. */
   constructor(
     readonly gallery: Gallery,
+    readonly settings: () => Settings,
     readonly opts: { modelId?: string } = {},
   ) {}
 
   get modelId(): string {
-    const id = this.opts.modelId ?? this.gallery.getSettings().activeModelId;
-    if (!id) throw new Error('no model id: pass one or set settings.activeModelId');
+    const id = this.opts.modelId ?? this.gallery.activeModelId;
+    if (!id) throw new Error('no model id: pass one or activate a model in the gallery');
     return id;
   }
 
@@ -25,19 +27,19 @@ export class GalleryMatcher {
   index(): MatchIndex {
     const modelId = this.modelId;
     const revision = this.gallery.revision;
-    if (!this.#index || this.#built.revision !== revision || this.#built.modelId !== modelId) {
+    const { coarse } = this.settings().search;
+    if (!this.#index || this.#built.revision !== revision || this.#built.modelId !== modelId || this.#built.coarse !== coarse) {
       const m = this.gallery.matrix(modelId);
-      const { coarse } = this.gallery.getSettings().search;
       this.#index = MatchIndex.build(m, { normalized: true, prebuild: coarse === 'exact' ? [] : [coarse] });
       this.#thresholds = new Map(this.gallery.listIdentities().map((i) => [i.id, i.threshold]));
-      this.#built = { revision, modelId };
+      this.#built = { revision, modelId, coarse };
     }
     return this.#index;
   }
 
   /** MatchOptions from the gallery settings (metric, its threshold, per-identity thresholds, ...). */
   options(overrides: Partial<MatchOptions> = {}): MatchOptions {
-    const s = this.gallery.getSettings();
+    const s = this.settings();
     const metric = overrides.metric ?? s.metric;
     const thresholds = this.#thresholds;
     return {

@@ -1,7 +1,7 @@
 // The CLI's side of "send it to the server": the owning server's HTTP API over loopback, with the
 // local admin token from the lock file. The server's refusals come back as the ServiceErrors the
 // local service would have thrown, so the commands print them the same way.
-import { STATUS } from '../server/errors.js';
+import { STATUS } from '../http/status.js';
 import { ServiceError, type ServiceErrorCode } from '../service/errors.js';
 import { OwnerError, ServerUnreachable, describeOwner, type ServingOwner } from './owner.js';
 

@@ -29,8 +29,9 @@ export class ServiceError extends Error {
   }
 }
 
+/** `what` names the image in the message ("frame: ..."); empty when the caller names it already. */
 export function fromDecodeError(err: ImageDecodeError, what = 'image'): ServiceError {
-  const msg = `${what}: ${err.message}`;
+  const msg = what ? `${what}: ${err.message}` : err.message;
   switch (err.code) {
     case 'too_large':
       return new ServiceError('image_too_large', msg);

@@ -7,9 +7,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, describeChoice } from '../engine/backend.js';
-import { Gallery, type ActivityEntry, type ActivityQuery, type Identity, type NewTemplate, type Settings, type SettingsPatch, type Template } from '../gallery/gallery.js';
+import { SNAPSHOT_FILE, type ActivityEntry, type ActivityQuery } from '../activity/index.js';
+import { Enrolled } from '../enrolled/index.js';
+import type { Gallery, Identity, NewTemplate, Template } from '../gallery/gallery.js';
 import { isId } from '../gallery/ids.js';
-import { BadgeSchema, CROP_FILE, IdentityPatchSchema, NameSchema, NewIdentitySchema, SNAPSHOT_FILE, type IdentityPatch } from '../gallery/schema.js';
+import { BadgeSchema, CROP_FILE, IdentityPatchSchema, NameSchema, NewIdentitySchema, type IdentityPatch } from '../gallery/schema.js';
+import type { Settings, SettingsPatch } from '../settings/index.js';
 import { GalleryMatcher } from '../match/gallery-matcher.js';
 import { isBetter } from '../match/vector.js';
 import { DecisionLog, Door, type ActiveModel, type FaceCheck, type IdentifyOutcome, type IdentityRef, type SampleReport, type VerifyOutcome } from '../door/index.js';
@@ -91,16 +94,20 @@ export class FaceService {
   /** Operator messages (OpenOptions.log). */
   readonly #say: (line: string) => void;
 
+  readonly #enrolled: Enrolled;
+
   private constructor(
     readonly config: AppConfig,
-    readonly gallery: Gallery,
+    enrolled: Enrolled,
     slot: EmbedderSlot,
     detector: FaceDetector,
     readonly backend: string,
     log: (line: string) => void,
   ) {
+    this.#enrolled = enrolled;
     this.#queue = new InferenceQueue(config.limits.maxQueue);
-    this.#model = FaceService.#stateOf(gallery, slot);
+    this.#model = this.#stateOf(slot);
+    const { gallery, settings, activity } = enrolled;
     this.#say = log;
     this.door = new Door({
       limits: config.limits,
@@ -109,7 +116,8 @@ export class FaceService {
       queue: this.#queue,
       model: () => (this.#model.slot.loaded ? this.#current() : { reason: this.#model.slot.reason }),
       gallery,
-      log: new DecisionLog(gallery, { enabled: config.logDecisions, onError: (m) => log(`activity log: ${m}`) }),
+      settings: () => settings.get(),
+      log: new DecisionLog(activity, () => settings.get(), { enabled: config.logDecisions, onError: (m) => log(`activity log: ${m}`) }),
     });
   }
 
@@ -118,8 +126,14 @@ export class FaceService {
     return this.#queue.depth;
   }
 
-  static #stateOf(gallery: Gallery, slot: EmbedderSlot): ModelState {
-    return { slot, matcher: slot.loaded ? new GalleryMatcher(gallery, { modelId: slot.embedder.modelId }) : undefined };
+  #stateOf(slot: EmbedderSlot): ModelState {
+    const { gallery, settings } = this.#enrolled;
+    return { slot, matcher: slot.loaded ? new GalleryMatcher(gallery, () => settings.get(), { modelId: slot.embedder.modelId }) : undefined };
+  }
+
+  /** Identities and templates (the settings and the log: this.#enrolled). */
+  get #gallery(): Gallery {
+    return this.#enrolled.gallery;
   }
 
   /** The model in use now (or why there is none). Changes on switchModel. */
@@ -129,7 +143,8 @@ export class FaceService {
 
   static async open(config: AppConfig, opts: OpenOptions = {}): Promise<FaceService> {
     const choice = await initBackend({ quiet: opts.quiet });
-    const gallery = await translated(() => Gallery.open(config.galleryDir));
+    const enrolled = await translated(() => Enrolled.open(config.galleryDir));
+    const gallery = enrolled.gallery;
     try {
       const [loaded, detector] = await Promise.all([opts.embedder ?? loadEmbedder(config.modelDir), sharedDetector(config.detector)]);
       let slot = loaded;
@@ -139,11 +154,11 @@ export class FaceService {
         slot = { loaded: false, dir: slot.embedder.dir, reason: conflict };
       }
       const log = opts.log ?? (opts.quiet ? () => {} : (line: string) => console.error(`[facegate] ${line}`));
-      const service = new FaceService(config, gallery, slot, detector, describeChoice(choice), log);
+      const service = new FaceService(config, enrolled, slot, detector, describeChoice(choice), log);
       await service.#followModel();
       return service;
     } catch (err) {
-      await gallery.close();
+      await enrolled.close();
       throw translate(err);
     }
   }
@@ -151,7 +166,7 @@ export class FaceService {
   /** Waits for a model switch in progress and gallery writes, then disposes the model (an injected one too: the service owns it). */
   async close(): Promise<void> {
     await this.#modelOps.catch(() => {});
-    await this.gallery.close();
+    await this.#enrolled.close();
     if (this.slot.loaded) this.slot.embedder.net.dispose();
   }
 
@@ -176,14 +191,14 @@ export class FaceService {
     const e = this.embedder;
     if (!e) return;
     try {
-      const pending = this.gallery.templatesNeedingReembed(e.modelId).length;
-      if (pending > 0 || this.gallery.getSettings().activeModelId !== e.modelId) {
+      const pending = this.#gallery.templatesNeedingReembed(e.modelId).length;
+      if (pending > 0 || this.#gallery.activeModelId !== e.modelId) {
         if (pending > 0) this.#say(`model ${e.modelId}: re-embedding ${pending} stored face crops of another model...`);
         const r = await this.reembed();
         if (r.reembedded > 0 || r.failed.length > 0) {
           this.#say(`gallery re-embedded for ${r.modelId}: ${r.reembedded} templates from stored crops, ${r.kept} already there` + (r.failed.length ? `, ${r.failed.length} crops failed` : ''));
         }
-        for (const f of r.failed) this.#say(`  ${this.gallery.getIdentity(f.identityId)?.name ?? f.identityId}: ${f.reason}`);
+        for (const f of r.failed) this.#say(`  ${this.#gallery.getIdentity(f.identityId)?.name ?? f.identityId}: ${f.reason}`);
       }
     } catch (err) {
       this.#say(`could not re-embed the gallery for ${e.modelId}: ${(err as Error).message}. People enrolled under another model are not recognised until it is (facegate gallery reembed, or the Gallery page)`);
@@ -268,15 +283,15 @@ export class FaceService {
   resolveClaim(claim: string): Identity {
     const c = claim.trim();
     if (isId('identity', c)) {
-      const found = this.gallery.getIdentity(c);
+      const found = this.#gallery.getIdentity(c);
       if (!found) throw new ServiceError('not_found', `no identity ${c}`);
       return found;
     }
     const name = NameSchema.safeParse(c);
     const key = name.success ? name.data.toLowerCase() : null;
-    const byName = key === null ? [] : this.gallery.listIdentities().filter((i) => i.name.toLowerCase() === key);
+    const byName = key === null ? [] : this.#gallery.listIdentities().filter((i) => i.name.toLowerCase() === key);
     const badgeShaped = BadgeSchema.safeParse(c).success;
-    const byBadge = badgeShaped ? this.gallery.findByBadge(c) : undefined;
+    const byBadge = badgeShaped ? this.#gallery.findByBadge(c) : undefined;
     const matches = [...(byBadge ? [byBadge] : []), ...byName.filter((i) => i.id !== byBadge?.id)];
     if (matches.length === 1) return matches[0]!;
     if (matches.length > 1) {
@@ -334,7 +349,7 @@ export class FaceService {
     this.#requireModel();
     const person = NewIdentitySchema.safeParse({ name: req.name, badge: req.badge ?? undefined, notes: req.notes });
     if (!person.success) throw new ServiceError('invalid_input', person.error.issues.map((i) => `${i.path.join('.') || 'identity'}: ${i.message}`).join('; '));
-    if (person.data.badge && this.gallery.findByBadge(person.data.badge)) throw new ServiceError('conflict', `badge ${person.data.badge} is already used by another identity`);
+    if (person.data.badge && this.#gallery.findByBadge(person.data.badge)) throw new ServiceError('conflict', `badge ${person.data.badge} is already used by another identity`);
     const { minSamples, maxTemplates } = this.config.enroll;
     const max = this.config.limits.maxEnrollImages;
     if (req.images.length === 0) throw new ServiceError('invalid_input', `no images: enrollment needs at least ${minSamples} good photos`);
@@ -374,17 +389,17 @@ export class FaceService {
       });
     }
     const identity = await translated(async () => {
-      const created = await this.gallery.addIdentity(person.data);
+      const created = await this.#gallery.addIdentity(person.data);
       try {
-        await this.gallery.addTemplates(created.id, templates);
+        await this.#gallery.addTemplates(created.id, templates);
       } catch (err) {
-        await this.gallery.deleteIdentity(created.id).catch(() => {});
+        await this.#gallery.deleteIdentity(created.id).catch(() => {});
         throw err;
       }
-      return this.#view(this.gallery.getIdentity(created.id)!);
+      return this.#view(this.#gallery.getIdentity(created.id)!);
     });
-    void this.gallery
-      .logDecision({ decision: 'enroll', identityId: identity.id, modelId: e.modelId, detail: `${templates.length} templates from ${req.images.length} images` })
+    void this.#enrolled.activity
+      .record({ decision: 'enroll', identityId: identity.id, modelId: e.modelId, detail: `${templates.length} templates from ${req.images.length} images` })
       .catch(() => {});
     return { identity, templates: templates.length, samples, duplicateOf, modelId: e.modelId };
   }
@@ -411,7 +426,7 @@ export class FaceService {
       good[i]!.sample.kept = true;
       templates.push({ embedding: embeddings[i]!, modelId, quality: good[i]!.sample.quality!, source, cropJpeg: await encodeJpeg(good[i]!.face.crop) });
     }
-    await translated(() => this.gallery.addTemplates(identityId, templates));
+    await translated(() => this.#gallery.addTemplates(identityId, templates));
     return { identityId, templates: templates.length, samples, modelId };
   }
 
@@ -421,7 +436,7 @@ export class FaceService {
     for (const emb of embeddings) {
       const r = matcher.identify(emb);
       if (r.decision !== 'match' || !r.identityId || r.score === null) continue;
-      const who = this.gallery.getIdentity(r.identityId);
+      const who = this.#gallery.getIdentity(r.identityId);
       if (!who) continue;
       const prev = best.get(who.id);
       const better = !prev || isBetter(r.score, prev.score, r.metric);
@@ -463,16 +478,16 @@ export class FaceService {
       if (!next.loaded) throw new ServiceError(next.missing ? 'not_found' : 'invalid_input', next.reason);
       let swapped = false;
       try {
-        await translated(() => this.gallery.reload());
-        const conflict = FaceService.#sizeConflict(this.gallery, next.embedder);
+        await translated(() => this.#enrolled.reload());
+        const conflict = FaceService.#sizeConflict(this.#gallery, next.embedder);
         if (conflict) throw new ServiceError('conflict', conflict);
         const early = await this.#embedMissing(next.embedder, (job) => this.#runBehindRequests(job), undefined, opts.onProgress);
         const reembed = await this.#runWhenRoom(async () => {
-          await translated(() => this.gallery.reload());
+          await translated(() => this.#enrolled.reload());
           // Already inside the queue job: embed directly (queue.run here would wait for itself).
           const r = await this.#reembedFor(next.embedder, (job) => job(), early);
           const old = this.#model.slot;
-          this.#model = FaceService.#stateOf(this.gallery, next);
+          this.#model = this.#stateOf(next);
           swapped = true;
           if (old.loaded) old.embedder.net.dispose();
           return r;
@@ -492,10 +507,10 @@ export class FaceService {
   async #reembedFor(e: Embedder, run: Runner, done?: EmbeddedCrops): Promise<ReembedOutcome> {
     const { items, embeddings, failed } = await this.#embedMissing(e, run, done);
     // An identity erased while its crops were being embedded is left out (the write would refuse it).
-    const alive = (t: { identityId: string }) => this.gallery.getIdentity(t.identityId) !== undefined;
-    const existing = this.gallery.templates(e.modelId).filter(alive).map((t) => ({
+    const alive = (t: { identityId: string }) => this.#gallery.getIdentity(t.identityId) !== undefined;
+    const existing = this.#gallery.templates(e.modelId).filter(alive).map((t) => ({
       identityId: t.identityId,
-      embedding: this.gallery.embedding(t.id),
+      embedding: this.#gallery.embedding(t.id),
       quality: t.quality,
       source: t.source,
       fromTemplateId: t.id,
@@ -511,14 +526,13 @@ export class FaceService {
       .filter(alive);
     // Thresholds follow the model (the old model's threshold means nothing for the new one's scores).
     const thresholds = recommendedThresholds(e.meta);
-    const withThresholds = Object.keys(thresholds).length > 0 ? { thresholds } : {};
     if (fresh.length > 0) {
-      await translated(() => this.gallery.replaceTemplatesForModel(e.modelId, [...existing, ...fresh], { activate: true }));
-      if (Object.keys(thresholds).length > 0) await translated(() => this.gallery.updateSettings({ thresholds }));
+      await translated(() => this.#gallery.replaceTemplatesForModel(e.modelId, [...existing, ...fresh], { activate: true }));
     } else {
       // Nothing new to embed (e.g. the finetune already wrote this model's templates): only activate.
-      await translated(() => this.gallery.updateSettings({ activeModelId: e.modelId, ...withThresholds }));
+      await translated(() => this.#gallery.setActiveModel(e.modelId));
     }
+    if (Object.keys(thresholds).length > 0) await translated(() => this.#enrolled.settings.update({ thresholds }));
     return { modelId: e.modelId, reembedded: fresh.length, kept: existing.length, failed, needEnrollment: this.#uncovered(e.modelId) };
   }
 
@@ -528,7 +542,7 @@ export class FaceService {
    * hears after each batch.
    */
   async #embedMissing(e: Embedder, run: Runner, done?: EmbeddedCrops, onProgress?: (embedded: number, total: number) => void): Promise<EmbeddedCrops> {
-    const todo = this.gallery.templatesNeedingReembed(e.modelId);
+    const todo = this.#gallery.templatesNeedingReembed(e.modelId);
     const failed: ReembedOutcome['failed'] = [];
     const items: typeof todo = [];
     const embeddings: Float32Array[] = [];
@@ -562,15 +576,15 @@ export class FaceService {
 
   /** Identities with no template of `modelId`: that model cannot recognise them. */
   #uncovered(modelId: string): IdentityRef[] {
-    const covered = new Set(this.gallery.templates(modelId).map((t) => t.identityId));
-    return this.gallery.listIdentities().filter((i) => !covered.has(i.id)).map(ref);
+    const covered = new Set(this.#gallery.templates(modelId).map((t) => t.identityId));
+    return this.#gallery.listIdentities().filter((i) => !covered.has(i.id)).map(ref);
   }
 
   /** People the loaded model has no template for and no stored crop to re-embed: they must enrol again. */
   needEnrollment(): IdentityRef[] {
     const modelId = this.modelId;
     if (!modelId) return [];
-    const pending = new Set(this.gallery.templatesNeedingReembed(modelId).map((t) => t.identityId));
+    const pending = new Set(this.#gallery.templatesNeedingReembed(modelId).map((t) => t.identityId));
     return this.#uncovered(modelId).filter((i) => !pending.has(i.id));
   }
 
@@ -578,83 +592,84 @@ export class FaceService {
 
   #view(i: Identity): IdentityView {
     const modelId = this.modelId;
-    const modelTemplates = modelId ? this.gallery.templates(modelId).filter((t) => t.identityId === i.id).length : 0;
+    const modelTemplates = modelId ? this.#gallery.templates(modelId).filter((t) => t.identityId === i.id).length : 0;
     return { ...i, modelTemplates };
   }
 
   listIdentities(): IdentityView[] {
     const modelId = this.modelId;
     const counts = new Map<string, number>();
-    if (modelId) for (const t of this.gallery.templates(modelId)) counts.set(t.identityId, (counts.get(t.identityId) ?? 0) + 1);
-    return this.gallery.listIdentities().map((i) => ({ ...i, modelTemplates: counts.get(i.id) ?? 0 }));
+    if (modelId) for (const t of this.#gallery.templates(modelId)) counts.set(t.identityId, (counts.get(t.identityId) ?? 0) + 1);
+    return this.#gallery.listIdentities().map((i) => ({ ...i, modelTemplates: counts.get(i.id) ?? 0 }));
   }
 
   getIdentity(id: string): IdentityView & { templates: ReturnType<Gallery['templates']> } {
     if (!isId('identity', id)) throw new ServiceError('invalid_input', 'invalid identity id');
-    const found = this.gallery.getIdentity(id);
+    const found = this.#gallery.getIdentity(id);
     if (!found) throw new ServiceError('not_found', `no identity ${id}`);
-    return { ...this.#view(found), templates: this.gallery.templates().filter((t) => t.identityId === id) };
+    return { ...this.#view(found), templates: this.#gallery.templates().filter((t) => t.identityId === id) };
   }
 
   async updateIdentity(id: string, patch: IdentityPatch): Promise<IdentityView> {
     const p = IdentityPatchSchema.safeParse(patch);
     if (!p.success) throw new ServiceError('invalid_input', p.error.issues.map((i) => `${i.path.join('.') || 'patch'}: ${i.message}`).join('; '));
-    return this.#view(await translated(() => this.gallery.updateIdentity(id, p.data)));
+    return this.#view(await translated(() => this.#gallery.updateIdentity(id, p.data)));
   }
 
   /** Erasure: the identity, its templates, crops, log entries and snapshots. */
   async deleteIdentity(id: string): Promise<{ identityId: string; templates: number; activityEntries: number; removed: string[] }> {
-    const r = await translated(() => this.gallery.deleteIdentity(id));
+    const r = await translated(() => this.#enrolled.erase(id));
     return {
       identityId: r.identityId,
       templates: r.templates,
       activityEntries: r.activityEntries,
-      removed: r.removedPaths.map((p) => path.relative(this.gallery.dir, p)),
+      removed: r.removedPaths.map((p) => path.relative(this.#enrolled.dir, p)),
     };
   }
 
   /** An identity by id, or undefined (also for a malformed id: callers pass what a URL says). */
   findIdentity(id: string): Identity | undefined {
-    return isId('identity', id) ? this.gallery.getIdentity(id) : undefined;
+    return isId('identity', id) ? this.#gallery.getIdentity(id) : undefined;
   }
 
   /** Template metadata (no vectors): all models, or one. */
   templates(modelId?: string): Template[] {
-    return this.gallery.templates(modelId);
+    return this.#gallery.templates(modelId);
   }
 
   /** The file of a stored face crop, or null when the names are not the gallery's own. */
   cropFile(identityId: string, crop: string): string | null {
     if (!isId('identity', identityId) || !CROP_FILE.test(crop)) return null;
-    return this.gallery.cropPath({ identityId, crop });
+    return this.#gallery.cropPath({ identityId, crop });
   }
 
   /** The activity log, newest first. */
   activity(query: ActivityQuery = {}): ActivityEntry[] {
-    return this.gallery.activity(query);
+    return this.#enrolled.activity.query(query);
   }
 
   /** The file of a decision snapshot, or null when the name is not the log's own. */
   snapshotFile(snapshot: string): string | null {
-    return SNAPSHOT_FILE.test(snapshot) ? this.gallery.snapshotPath({ snapshot }) : null;
+    return SNAPSHOT_FILE.test(snapshot) ? this.#enrolled.activity.snapshotPath({ snapshot }) : null;
   }
 
-  getSettings(): Settings {
-    return this.gallery.getSettings();
+  /** The settings, with the model whose templates are searched (read only: it follows the loaded model). */
+  getSettings(): Settings & { activeModelId: string | null } {
+    return { ...this.#enrolled.settings.get(), activeModelId: this.#gallery.activeModelId };
   }
 
   async updateSettings(patch: SettingsPatch): Promise<Settings> {
     if (patch && typeof patch === 'object' && 'activeModelId' in patch) {
       throw new ServiceError('invalid_input', 'activeModelId follows the loaded model; change models with POST /api/models/use (or --model and POST /api/gallery/reembed)');
     }
-    return translated(() => this.gallery.updateSettings(patch));
+    return translated(() => this.#enrolled.settings.update(patch));
   }
 
   health(): HealthReport {
     const modelId = this.modelId;
-    const templates = this.gallery.templates();
+    const templates = this.#gallery.templates();
     const mine = modelId ? templates.filter((t) => t.modelId === modelId).length : 0;
-    const s = this.gallery.getSettings();
+    const s = this.#enrolled.settings.get();
     return {
       status: this.slot.loaded ? 'ok' : 'no_model',
       model: {
@@ -667,11 +682,11 @@ export class FaceService {
       },
       backend: this.backend,
       gallery: {
-        dir: this.gallery.dir,
-        identities: this.gallery.listIdentities().length,
+        dir: this.#enrolled.dir,
+        identities: this.#gallery.listIdentities().length,
         templates: mine,
         otherModelTemplates: templates.length - mine,
-        reembedPending: modelId ? this.gallery.templatesNeedingReembed(modelId).length : 0,
+        reembedPending: modelId ? this.#gallery.templatesNeedingReembed(modelId).length : 0,
         needEnrollment: this.needEnrollment().length,
       },
       queue: this.#queue.depth,

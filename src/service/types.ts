@@ -1,5 +1,6 @@
 // What the service returns: plain JSON-able objects shared by the HTTP API, the CLI and the pages.
-import type { Identity, Settings } from '../gallery/gallery.js';
+import type { Identity } from '../gallery/gallery.js';
+import type { Settings } from '../settings/index.js';
 import type { Metric } from '../match/vector.js';
 import type { IdentityRef, SampleReport } from '../door/types.js';
 

@@ -6,7 +6,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { csrf as originCheck } from 'hono/csrf';
-import { limitBody } from '../server/validation.js';
+import { limitBody } from '../http/validation.js';
 import type { WebEnv } from './types.js';
 
 export const CSRF_COOKIE = 'facegate_csrf';

@@ -1,8 +1,8 @@
 // The server-rendered pages: kiosk (/), login, and the admin pages under /admin, with their
-// static files. Mounted beside the API by createApp; everything here reuses the API's deps
-// (FaceService, sessions, config, metrics).
+// static files. One HTTP adapter over FaceService, mounted beside the API by src/http/app.ts with
+// the same deps (FaceService, sessions, config, metrics).
 import { Hono } from 'hono';
-import type { AppDeps } from '../server/types.js';
+import type { AppDeps } from '../http/types.js';
 import { CameraHub, KioskStation, KioskStations, type JudgeOptions } from '../door/index.js';
 import { contentSecurityPolicy } from './csp.js';
 import { csrfToken } from './csrf.js';
@@ -12,6 +12,7 @@ import { galleryRoutes } from './routes/gallery.js';
 import { kioskRoutes } from './routes/kiosk.js';
 import { loginRoutes } from './routes/login.js';
 import { modelRoutes } from './routes/model.js';
+import { requireAdminPage } from './page-auth.js';
 import { settingsRoutes } from './routes/settings.js';
 import { staticRoutes } from './static-files.js';
 import type { WebEnv } from './types.js';
@@ -35,8 +36,8 @@ export interface Web {
   close(): Promise<void>;
 }
 
-/** Paths of the pages (static files need neither CSP nor CSRF cookie); the API keeps /api and /metrics. */
-const PAGE_PATHS = ['/', '/login', '/logout', '/kiosk/*', '/admin', '/admin/*'];
+/** Paths of the pages (static files need neither CSP nor CSRF cookie); the API keeps /api and /metrics. '/admin/*' matches /admin too. */
+const PAGE_PATHS = ['/', '/login', '/logout', '/kiosk/*', '/admin/*'];
 
 export function createWeb(deps: AppDeps, opts: WebOptions = {}): Web {
   const { service, auth, config, metrics } = deps;
@@ -57,12 +58,24 @@ export function createWeb(deps: AppDeps, opts: WebOptions = {}): Web {
   app.route('/', staticRoutes());
   app.route('/', kioskRoutes(deps, { hub, stations, frameIntervalMs: opts.frameIntervalMs ?? 150, sseMaxMs: opts.sseMaxMs ?? 20_000 }));
   app.route('/', loginRoutes(deps));
-  app.route('/', enrollRoutes(deps, { hub }));
-  app.route('/', galleryRoutes(deps));
-  app.route('/', settingsRoutes(deps));
-  app.route('/', activityRoutes(deps));
-  app.route('/', modelRoutes(deps));
+  app.route('/admin', adminPages(deps, hub));
   return { app, hub, stations, close: () => hub.stop() };
+}
+
+/**
+ * Everything under /admin, /admin itself included, behind one guard at its edge: a page added
+ * here cannot forget it. Login, logout and the kiosk stay outside.
+ */
+function adminPages(deps: AppDeps, hub: CameraHub): Hono<WebEnv> {
+  const admin = new Hono<WebEnv>();
+  admin.use('*', requireAdminPage(deps.auth));
+  admin.get('/', (c) => c.redirect('/admin/gallery', 303));
+  admin.route('/', enrollRoutes(deps, { hub }));
+  admin.route('/', galleryRoutes(deps));
+  admin.route('/', settingsRoutes(deps));
+  admin.route('/', activityRoutes(deps));
+  admin.route('/', modelRoutes(deps));
+  return admin;
 }
 
 export { CONTENT_SECURITY_POLICY } from './csp.js';

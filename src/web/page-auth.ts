@@ -1,7 +1,8 @@
-// Admin pages use the API's sessions (src/server/auth.ts): the same signed HttpOnly cookie. A
-// page without a session goes to the login page and comes back afterwards.
+// Admin pages use the API's sessions (src/http/auth.ts): the same signed HttpOnly cookie. A
+// page without a session goes to the login page and comes back afterwards. One guard at the edge
+// of all of /admin (src/web/index.ts).
 import type { MiddlewareHandler } from 'hono';
-import type { AdminAuth } from '../server/auth.js';
+import type { AdminAuth } from '../http/auth.js';
 import type { WebEnv } from './types.js';
 
 /** Only same-site paths may be a `next` target (no open redirect). */

@@ -1,4 +1,4 @@
-// How long a throttled client must wait (src/server/auth.ts, Backoff), in words for the pages:
+// How long a throttled client must wait (src/http/auth.ts, Backoff), in words for the pages:
 // seconds below a minute ("2 seconds"), minutes and seconds from a minute on ("1 minute 30 seconds").
 // Rounded up, so the page never says the wait is over before the server agrees.
 

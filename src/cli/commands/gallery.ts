@@ -20,7 +20,7 @@ export function register(program: Command): void {
           const ids = s.listIdentities();
           if (o.json) console.log(JSON.stringify({ modelId: s.modelId, identities: ids }, null, 2));
           else {
-            console.log(`${ids.length} identities in ${s.gallery.dir} (model ${s.modelId ?? 'none loaded'})`);
+            console.log(`${ids.length} identities in ${s.health().gallery.dir} (model ${s.modelId ?? 'none loaded'})`);
             for (const i of ids) console.log(`  ${i.id}  ${i.name}${i.badge ? ` [${i.badge}]` : ''}  ${i.modelTemplates}/${i.templateCount} templates  last seen ${i.lastSeen ?? 'never'}`);
           }
           return EXIT.ok;

@@ -36,7 +36,7 @@ export function register(program: Command): void {
       .option('--set-admin-password', 'set the admin password first (typed twice, or the first line of stdin), then serve; if a server already runs on this gallery, it takes the password at once and this command exits'),
   ).action(async (o: ConfigFlags & { port?: number; host?: string; setAdminPassword?: boolean }) => {
     let config: AppConfig | undefined;
-    let running: Awaited<ReturnType<typeof import('../../server/start.js').startServer>>;
+    let running: Awaited<ReturnType<typeof import('../../http/start.js').startServer>>;
     try {
       config = configFromFlags(o, { port: o.port, host: o.host });
       if (o.setAdminPassword) {
@@ -47,7 +47,7 @@ export function register(program: Command): void {
           return;
         }
       }
-      const { startServer } = await import('../../server/start.js');
+      const { startServer } = await import('../../http/start.js');
       running = await startServer(config, { configFile: o.config });
     } catch (err) {
       const listen = config ? listenProblem(err, config) : null;

@@ -3,10 +3,11 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { ServiceError } from '../../service/errors.js';
-import { isLoopback, remoteAddress, requireAccess } from '../auth.js';
-import { errorJson } from '../errors.js';
-import { acceptContent, formatBytes, isMediaType, limitBody, validate } from '../validation.js';
-import type { AppDeps, AppEnv } from '../types.js';
+import { isLoopback, remoteAddress } from '../../http/auth.js';
+import { requireAccess } from '../../http/guards.js';
+import { errorJson } from '../../http/errors.js';
+import { acceptContent, formatBytes, isMediaType, limitBody, validate } from '../../http/validation.js';
+import type { AppDeps, AppEnv } from '../../http/types.js';
 
 /** Multipart framing and the small text fields beside the image. */
 const FORM_OVERHEAD = 64 * 1024;

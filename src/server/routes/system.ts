@@ -1,10 +1,11 @@
 // Health, admin login/logout and Prometheus metrics.
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { errorJson } from '../errors.js';
-import { isLoopback, remoteAddress, requireAccess } from '../auth.js';
-import { acceptContent, limitBody, validate } from '../validation.js';
-import type { AppDeps, AppEnv } from '../types.js';
+import { errorJson } from '../../http/errors.js';
+import { isLoopback, remoteAddress } from '../../http/auth.js';
+import { requireAccess } from '../../http/guards.js';
+import { acceptContent, limitBody, validate } from '../../http/validation.js';
+import type { AppDeps, AppEnv } from '../../http/types.js';
 
 // Both validators run; the one not matching the Content-Type sees an empty object.
 const Login = z.object({ password: z.string().max(1024).optional() });
@@ -30,7 +31,7 @@ export function systemRoutes({ service, config, auth, metrics }: AppDeps): Hono<
     const client = remoteAddress(c) ?? 'unknown';
     const r = await auth.login(password, client);
     if (!r.ok && r.lockedMs > 0) {
-      // A wait, not a lock-out: the right password gets in once it is over (src/server/auth.ts, Backoff).
+      // A wait, not a lock-out: the right password gets in once it is over (src/http/auth.ts, Backoff).
       const seconds = Math.ceil(r.lockedMs / 1000);
       const res = errorJson(c, 429, 'too_many_attempts', `too many failed logins from this address: the next attempt is looked at in ${seconds} s`, { retryAfterSeconds: seconds });
       res.headers.set('Retry-After', String(seconds));
@@ -41,7 +42,7 @@ export function systemRoutes({ service, config, auth, metrics }: AppDeps): Hono<
     return c.json({ token: r.token, expiresAt: r.expiresAt });
   });
 
-  // Cross-origin logouts with a cookie never get here (sameOriginWrites, src/server/app.ts).
+  // Cross-origin logouts with a cookie never get here (sameOriginWrites, src/server/index.ts).
   app.post('/api/logout', async (c) => {
     const s = await auth.session(c);
     if (s) auth.logout(s.token);

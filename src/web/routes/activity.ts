@@ -1,38 +1,46 @@
-// Activity: recent decisions with filters, and the same view as CSV.
+// Activity: recent decisions with filters, and the same view as CSV. The filters are a GET form,
+// validated with zod like the posted forms: a filter that is no date is refused with a message.
+import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
+import { z } from 'zod';
 import { isId } from '../../gallery/ids.js';
-import type { AppDeps } from '../../server/types.js';
+import type { AppDeps } from '../../http/types.js';
 import { activityPage, DECISION_LABELS, type ActivityFilter, type ActivityRow } from '../../../views/activity.js';
 import { toCsv } from '../csv.js';
-import { requireAdminPage } from '../page-auth.js';
 import { thumbnails } from '../thumbs.js';
 import { csrfOf } from '../csrf.js';
+import { refuse } from '../form.js';
 import type { WebEnv } from '../types.js';
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
-function filterOf(c: Context<WebEnv>): { filter: ActivityFilter; error: string | null } {
-  const q = c.req.query();
-  const errors: string[] = [];
-  const decision = q.decision && /^[a-z][a-z0-9-]{0,31}$/.test(q.decision) ? q.decision : '';
-  const identity = q.identity && isId('identity', q.identity) ? q.identity : '';
-  const date = (v: string | undefined, what: string) => {
-    if (!v) return '';
-    if (DATE.test(v) && !Number.isNaN(Date.parse(v))) return v;
-    errors.push(`${what} must be a date (YYYY-MM-DD)`);
-    return '';
-  };
-  const since = date(q.since, 'From');
-  const until = date(q.until, 'To');
-  const n = Number(q.limit ?? 200);
-  const limit = Number.isInteger(n) && n >= 1 ? Math.min(n, 5000) : 200;
-  return { filter: { decision, identity, since, until, limit }, error: errors.length ? errors.join('; ') : null };
-}
+const Day = (what: string) =>
+  z
+    .string({ error: `${what} must be a date (YYYY-MM-DD)` })
+    .optional()
+    .refine((v) => !v || (DATE.test(v) && !Number.isNaN(Date.parse(v))), `${what} must be a date (YYYY-MM-DD)`)
+    .transform((v) => v ?? '');
+
+// Any other odd value means "any" (or the default limit), as a link with a stale id should.
+const Decision = z.string().regex(/^[a-z][a-z0-9-]{0,31}$/).catch('');
+const Identity = z
+  .string()
+  .refine((v) => isId('identity', v))
+  .catch('');
+const Limit = z.coerce
+  .number()
+  .int()
+  .min(1)
+  .transform((n) => Math.min(n, 5000))
+  .catch(200);
+
+const FilterQuery = z.object({ decision: Decision, identity: Identity, since: Day('From'), until: Day('To'), limit: Limit });
+/** The same filters without the refused dates: what the page still shows beside the message. */
+const FilterFallback = FilterQuery.extend({ since: Day('From').catch(''), until: Day('To').catch('') });
 
 export function activityRoutes(deps: AppDeps): Hono<WebEnv> {
-  const { service, auth } = deps;
+  const { service } = deps;
   const app = new Hono<WebEnv>();
-  const admin = requireAdminPage(auth);
 
   const rows = (f: ActivityFilter): ActivityRow[] => {
     const names = new Map(service.listIdentities().map((i) => [i.id, i.name]));
@@ -61,18 +69,20 @@ export function activityRoutes(deps: AppDeps): Hono<WebEnv> {
     return s ? `?${s}` : '';
   };
 
-  app.get('/admin/activity', admin, (c) => {
-    const { filter, error } = filterOf(c);
+  const page = (c: Context<WebEnv>, filter: ActivityFilter, error?: string) => {
     const people = service
       .listIdentities()
       .map((i) => ({ id: i.id, name: i.name }))
       .sort((a, b) => a.name.localeCompare(b.name));
-    return c.html(activityPage({ csrf: csrfOf(c), rows: rows(filter), filter, people, query: queryOf(filter), error: error ?? undefined }), error ? 400 : 200);
-  });
+    return c.html(activityPage({ csrf: csrfOf(c), rows: rows(filter), filter, people, query: queryOf(filter), error }), error ? 400 : 200);
+  };
 
-  app.get('/admin/activity.csv', admin, (c) => {
-    const { filter, error } = filterOf(c);
-    if (error) return c.text(error, 400);
+  // A date that is not one: the page with the message and the other filters still applied.
+  const badPage = refuse<WebEnv>((c, message, posted) => page(c, FilterFallback.parse(posted), message));
+  app.get('/activity', zValidator('query', FilterQuery, badPage), (c) => page(c, c.req.valid('query')));
+
+  app.get('/activity.csv', zValidator('query', FilterQuery, refuse<WebEnv>((c, message) => c.text(message, 400))), (c) => {
+    const filter = c.req.valid('query');
     const csv = toCsv(
       ['time', 'decision', 'decision_label', 'identity_id', 'name', 'score', 'metric', 'model_id', 'detail'],
       rows(filter).map((r) => [r.time, r.decision, DECISION_LABELS[r.decision] ?? r.decision, r.identityId, r.name, r.score, r.metric, r.modelId, r.detail]),

@@ -3,9 +3,13 @@
 // page for a plain form post. Upload bodies are limited like POST /api/enroll (enrollBodyLimit,
 // limitMultipart): a Content-Length over the limit, a body streaming past it, or one image passing
 // maxImageBytes is refused at once with a 413 page message, without reading the rest.
+import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import type { AppDeps } from '../../server/types.js';
-import { acceptContent, enrollBodyLimit, formatBytes, limitMultipart } from '../../server/validation.js';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { z } from 'zod';
+import type { AppDeps } from '../../http/types.js';
+import { statusOf } from '../../http/status.js';
+import { acceptContent, enrollBodyLimit, formatBytes, limitMultipart } from '../../http/validation.js';
 import type { SampleReport } from '../../door/index.js';
 import type { DuplicateMatch } from '../../service/types.js';
 import { duplicateWarning, enrollPage, enrollRefused, enrollSuccess } from '../../../views/enroll.js';
@@ -14,22 +18,47 @@ import type { CameraHub } from '../../door/index.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
 import { isServiceError } from '../../service/errors.js';
 import { guidance } from '../guidance.js';
-import { isHtmx, readForm } from '../form.js';
-import { requireAdminPage } from '../page-auth.js';
+import { Checkbox, Files, isHtmx, refuse } from '../form.js';
 import { cropUrl } from '../thumbs.js';
 import type { WebEnv } from '../types.js';
 
-const STATUS = { invalid_input: 400, duplicate: 409, conflict: 409, insufficient_samples: 422, no_model: 503, not_found: 404, image_too_large: 413 } as const;
+type Who = { id: string; name: string } | null;
+
+const SAMPLE_FIELDS = { camera: Files, 'camera[]': Files, images: Files, 'images[]': Files };
+
+/** Camera captures and uploads of a form, each under `name` or `name[]`. */
+const samplesOf = (f: { camera: File[]; 'camera[]': File[]; images: File[]; 'images[]': File[] }) => ({ camera: [...f.camera, ...f['camera[]']], uploads: [...f.images, ...f['images[]']] });
+
+/** At least one photo, at most `max` together: captures and uploads count alike. */
+const photoCount = (max: number) => (v: { camera: File[]; uploads: File[] }, ctx: z.RefinementCtx) => {
+  const n = v.camera.length + v.uploads.length;
+  if (n === 0) ctx.addIssue({ code: 'custom', message: 'Capture samples with the camera or choose photos to upload.' });
+  else if (n > max) ctx.addIssue({ code: 'custom', message: `${n} images: at most ${max} at a time.` });
+};
 
 export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv> {
   const { service, config, auth } = deps;
   const app = new Hono<WebEnv>();
-  const admin = requireAdminPage(auth);
   const maxImage = config.limits.maxImageBytes;
   const maxImages = config.limits.maxEnrollImages;
   const csrfImage = requireCsrf(() => auth.opts.secret, maxImage);
 
-  const page = (c: Context<WebEnv>, identity: { id: string; name: string } | null, result?: Html, status: 200 | 400 | 404 | 409 | 413 | 422 | 503 = 200) =>
+  const EnrollForm = z
+    .object({
+      name: z.string({ error: 'Enter a name.' }).trim().min(1, 'Enter a name.'),
+      badge: z
+        .string()
+        .trim()
+        .optional()
+        .transform((v) => v || undefined),
+      confirmDuplicate: Checkbox,
+      ...SAMPLE_FIELDS,
+    })
+    .transform((f) => ({ name: f.name, badge: f.badge, confirmDuplicate: f.confirmDuplicate, ...samplesOf(f) }))
+    .superRefine(photoCount(maxImages));
+  const SamplesForm = z.object(SAMPLE_FIELDS).transform(samplesOf).superRefine(photoCount(maxImages));
+
+  const page = (c: Context<WebEnv>, identity: Who, result?: Html, status: ContentfulStatusCode = 200) =>
     c.html(
       enrollPage({
         csrf: csrfOf(c),
@@ -44,25 +73,27 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
     );
 
   /** The fragment for htmx, the whole page otherwise. */
-  const answer = (c: Context<WebEnv>, identity: { id: string; name: string } | null, body: Html, status: 200 | 201 | 400 | 404 | 409 | 413 | 422 | 503) =>
+  const answer = (c: Context<WebEnv>, identity: Who, body: Html, status: ContentfulStatusCode) =>
     isHtmx(c) ? c.html(body, status) : page(c, identity, body, status === 201 ? 200 : status);
 
-  const refused = (c: Context<WebEnv>, identity: { id: string; name: string } | null, err: unknown) => {
+  const refused = (c: Context<WebEnv>, identity: Who, err: unknown) => {
     if (!isServiceError(err)) throw err;
     const d = err.details as { samples?: SampleReport[]; matches?: DuplicateMatch[] } | undefined;
     const body = err.code === 'duplicate' && d?.matches ? duplicateWarning(d.matches, d.samples) : enrollRefused(err.message, d?.samples);
-    const status = (STATUS as Record<string, 400 | 404 | 409 | 413 | 422 | 503>)[err.code] ?? 400;
-    return answer(c, identity, body, status);
+    return answer(c, identity, body, statusOf(err));
   };
 
   /** The identity a samples form is for (its :id), for the page a refusal renders. */
-  const identityOf = (c: Context<WebEnv>) => {
+  const identityOf = (c: Context<WebEnv>): Who => {
     const id = c.req.param('id');
     const who = id !== undefined ? service.findIdentity(id) : undefined;
     return who ? { id: who.id, name: who.name } : null;
   };
 
-  // Camera captures and uploads together are at most maxEnrollImages images (imagesOf), so the
+  /** A refused form: its message where the form is, at 400. */
+  const invalid = refuse<WebEnv>((c, message) => answer(c, identityOf(c), enrollRefused(message, undefined), 400));
+
+  // Camera captures and uploads together are at most maxEnrollImages images (photoCount), so the
   // API's limit holds for the page's form too (its few text fields and CSRF token fit in its allowance).
   const maxBody = enrollBodyLimit(config.limits);
   const multipart = limitMultipart({ maxBytes: maxBody, maxFileBytes: maxImage });
@@ -89,20 +120,17 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
   };
   const csrfUpload = requireCsrf(() => auth.opts.secret, uploadLimit);
 
-  /** Camera captures and uploaded photos of a form post, within the limits. */
-  const imagesOf = async (c: Context<WebEnv>) => {
-    const form = await readForm(c);
-    const camera = form.files('camera');
-    const uploads = form.files('images');
-    const all = [...camera, ...uploads];
-    if (all.length === 0) throw Object.assign(new Error('Capture samples with the camera or choose photos to upload.'), { status: 400 });
-    if (all.length > maxImages) throw Object.assign(new Error(`${all.length} images: at most ${maxImages} at a time.`), { status: 400 });
-    // uploadLimit refused any larger one while it streamed in; kept for a body that came another way.
-    const big = all.find((f) => f.size > maxImage);
-    if (big) throw Object.assign(new Error(`${big.name || 'an image'} is larger than ${formatBytes(maxImage)}.`), { status: 413 });
-    const images = await Promise.all(all.map(async (f) => ({ bytes: new Uint8Array(await f.arrayBuffer()), file: f.name ? f.name.slice(0, 200) : undefined })));
-    return { form, images, source: camera.length > 0 ? ('camera' as const) : ('upload' as const) };
+  /** An image over maxImageBytes: uploadLimit refused it while it streamed in; checked again for a body that came another way. */
+  const oversized = ({ camera, uploads }: { camera: File[]; uploads: File[] }) => {
+    const big = [...camera, ...uploads].find((f) => f.size > maxImage);
+    return big ? enrollRefused(`${big.name || 'an image'} is larger than ${formatBytes(maxImage)}.`, undefined) : null;
   };
+
+  /** The photos' bytes, and where they came from. */
+  const imagesOf = async ({ camera, uploads }: { camera: File[]; uploads: File[] }) => ({
+    images: await Promise.all([...camera, ...uploads].map(async (f) => ({ bytes: new Uint8Array(await f.arrayBuffer()), file: f.name ? f.name.slice(0, 200) : undefined }))),
+    source: camera.length > 0 ? ('camera' as const) : ('upload' as const),
+  });
 
   const thumbsOf = (identityId: string) =>
     service
@@ -110,7 +138,7 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
       .filter((t) => t.identityId === identityId && t.crop !== null)
       .map((t) => cropUrl(identityId, t.crop!));
 
-  app.get('/admin/enroll', admin, (c) => {
+  app.get('/enroll', (c) => {
     const id = c.req.query('identity');
     if (id !== undefined) {
       const who = service.findIdentity(id);
@@ -121,32 +149,22 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
   });
 
   // Live feedback while capturing: distance, pose, light, sharpness. Needs no model.
-  app.post('/admin/enroll/check', admin, ...csrfImage, acceptContent(['image/*']), async (c) => {
+  app.post('/enroll/check', ...csrfImage, acceptContent(['image/*']), async (c) => {
     try {
       return c.json(guidance(await service.checkFace(new Uint8Array(await c.req.arrayBuffer()))));
     } catch (err) {
-      if (isServiceError(err)) return c.json({ error: { code: err.code, message: err.message } }, err.code === 'busy' ? 503 : 400);
+      if (isServiceError(err)) return c.json({ error: { code: err.code, message: err.message } }, statusOf(err));
       throw err;
     }
   });
 
-  app.post('/admin/enroll', admin, ...csrfUpload, async (c) => {
-    let input;
+  app.post('/enroll', ...csrfUpload, zValidator('form', EnrollForm, invalid), async (c) => {
+    const form = c.req.valid('form');
+    const tooLarge = oversized(form);
+    if (tooLarge) return answer(c, null, tooLarge, 413);
+    const input = await imagesOf(form);
     try {
-      input = await imagesOf(c);
-    } catch (err) {
-      return answer(c, null, enrollRefused((err as Error).message, undefined), (err as { status?: 400 | 413 }).status ?? 400);
-    }
-    const name = input.form.str('name')?.trim() ?? '';
-    if (!name) return answer(c, null, enrollRefused('Enter a name.', undefined), 400);
-    try {
-      const out = await service.enroll({
-        name,
-        badge: input.form.str('badge')?.trim() || undefined,
-        images: input.images,
-        confirmDuplicate: input.form.bool('confirmDuplicate'),
-        source: input.source,
-      });
+      const out = await service.enroll({ name: form.name, badge: form.badge, images: input.images, confirmDuplicate: form.confirmDuplicate, source: input.source });
       const body = enrollSuccess({
         name: out.identity.name,
         identityId: out.identity.id,
@@ -162,20 +180,21 @@ export function enrollRoutes(deps: AppDeps, o: { hub: CameraHub }): Hono<WebEnv>
     }
   });
 
-  app.post('/admin/gallery/:id/samples', admin, ...csrfUpload, async (c) => {
-    const id = c.req.param('id');
-    const who = service.findIdentity(id);
-    if (!who) return answer(c, null, enrollRefused(`No identity ${id}.`, undefined), 404);
-    const identity = { id: who.id, name: who.name };
-    let input;
+  /** A samples form for nobody is a 404, before its photos are looked at. */
+  const knownIdentity: MiddlewareHandler<WebEnv> = async (c, next) => {
+    if (!identityOf(c)) return answer(c, null, enrollRefused(`No identity ${c.req.param('id')}.`, undefined), 404);
+    await next();
+  };
+
+  app.post('/gallery/:id/samples', ...csrfUpload, knownIdentity, zValidator('form', SamplesForm, invalid), async (c) => {
+    const identity = identityOf(c)!;
+    const form = c.req.valid('form');
+    const tooLarge = oversized(form);
+    if (tooLarge) return answer(c, identity, tooLarge, 413);
+    const input = await imagesOf(form);
     try {
-      input = await imagesOf(c);
-    } catch (err) {
-      return answer(c, identity, enrollRefused((err as Error).message, undefined), (err as { status?: 400 | 413 }).status ?? 400);
-    }
-    try {
-      const out = await service.addSamples(who.id, input.images, input.source);
-      const body = enrollSuccess({ name: who.name, identityId: who.id, templates: out.templates, images: input.images.length, thumbs: thumbsOf(who.id), samples: out.samples, duplicateOf: [], added: true });
+      const out = await service.addSamples(identity.id, input.images, input.source);
+      const body = enrollSuccess({ name: identity.name, identityId: identity.id, templates: out.templates, images: input.images.length, thumbs: thumbsOf(identity.id), samples: out.samples, duplicateOf: [], added: true });
       return answer(c, identity, body, 201);
     } catch (err) {
       return refused(c, identity, err);

@@ -1,21 +1,26 @@
 // Gallery pages: the list, rename, delete with confirmation, re-embed, and the face crops and
 // decision snapshots behind the thumbnails (admin only: they are biometric data).
 import { readFile } from 'node:fs/promises';
+import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
-import type { AppDeps } from '../../server/types.js';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { z } from 'zod';
+import { statusOf } from '../../http/status.js';
+import type { AppDeps } from '../../http/types.js';
 import { deletePage, galleryPage, personRow, type GalleryPerson } from '../../../views/gallery.js';
 import { html, notice, type Html } from '../../../views/html.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
 import { isServiceError } from '../../service/errors.js';
-import { isHtmx, readForm } from '../form.js';
-import { requireAdminPage } from '../page-auth.js';
+import { isHtmx, refuse } from '../form.js';
 import { thumbnails } from '../thumbs.js';
 import type { WebEnv } from '../types.js';
+
+// The gallery's schema checks the name itself (length, control characters); its message is shown.
+const RenameForm = z.object({ name: z.string({ error: 'Enter a name.' }) });
 
 export function galleryRoutes(deps: AppDeps): Hono<WebEnv> {
   const { service, auth, config } = deps;
   const app = new Hono<WebEnv>();
-  const admin = requireAdminPage(auth);
   const csrf = requireCsrf(() => auth.opts.secret, config.limits.maxJsonBytes);
 
   const people = (): GalleryPerson[] => {
@@ -40,7 +45,7 @@ export function galleryRoutes(deps: AppDeps): Hono<WebEnv> {
       }));
   };
 
-  const render = (c: Context<WebEnv>, message?: Html, status: 200 | 400 | 404 | 409 | 500 | 503 = 200) => {
+  const render = (c: Context<WebEnv>, message?: Html, status: ContentfulStatusCode = 200) => {
     const h = service.health();
     return c.html(
       galleryPage({
@@ -61,34 +66,38 @@ export function galleryRoutes(deps: AppDeps): Hono<WebEnv> {
     return service.findIdentity(id);
   };
 
-  app.get('/admin/gallery', admin, (c) => {
+  app.get('/gallery', (c) => {
     const deleted = c.req.query('deleted');
     return render(c, deleted ? notice('ok', 'Deleted the person and everything stored about them.') : undefined);
   });
 
-  app.post('/admin/gallery/:id/rename', admin, ...csrf, async (c) => {
+  /** Not renamed: the row's message for htmx, the page otherwise. */
+  const notRenamed = (c: Context<WebEnv>, message: string, status: ContentfulStatusCode) => {
+    const msg = notice('error', `Not renamed: ${message}`);
+    return isHtmx(c) ? c.html(html`<tr><td colspan="6">${msg}</td></tr>`, status) : render(c, msg, status);
+  };
+
+  app.post('/gallery/:id/rename', ...csrf, zValidator('form', RenameForm, refuse<WebEnv>((c, message) => notRenamed(c, message, 400))), async (c) => {
     const who = identityOf(c);
     if (!who) return isHtmx(c) ? c.html(notice('error', 'No such person.'), 404) : render(c, notice('error', 'No such person.'), 404);
-    const name = (await readForm(c)).str('name') ?? '';
     try {
-      await service.updateIdentity(who.id, { name });
+      await service.updateIdentity(who.id, { name: c.req.valid('form').name });
     } catch (err) {
       if (!isServiceError(err)) throw err;
-      const msg = notice('error', `Not renamed: ${err.message}`);
-      return isHtmx(c) ? c.html(html`<tr><td colspan="6">${msg}</td></tr>`, 400) : render(c, msg, 400);
+      return notRenamed(c, err.message, statusOf(err));
     }
     if (isHtmx(c)) return c.html(personRow(people().find((p) => p.id === who.id)!, csrfOf(c)));
     return c.redirect('/admin/gallery', 303);
   });
 
-  app.get('/admin/gallery/:id/delete', admin, (c) => {
+  app.get('/gallery/:id/delete', (c) => {
     const who = identityOf(c);
     if (!who) return render(c, notice('error', 'No such person.'), 404);
     const p = people().find((x) => x.id === who.id)!;
     return c.html(deletePage({ csrf: csrfOf(c), id: who.id, name: who.name, templates: who.templateCount, thumb: p.thumb }));
   });
 
-  app.post('/admin/gallery/:id/delete', admin, ...csrf, async (c) => {
+  app.post('/gallery/:id/delete', ...csrf, async (c) => {
     const who = identityOf(c);
     if (!who) return render(c, notice('error', 'No such person.'), 404);
     await service.deleteIdentity(who.id);
@@ -96,7 +105,7 @@ export function galleryRoutes(deps: AppDeps): Hono<WebEnv> {
     return c.redirect('/admin/gallery?deleted=1', 303);
   });
 
-  app.post('/admin/gallery/reembed', admin, ...csrf, async (c) => {
+  app.post('/gallery/reembed', ...csrf, async (c) => {
     try {
       const r = await service.reembed();
       const msg = notice(
@@ -108,7 +117,7 @@ ${r.needEnrollment.length ? html` Must enroll again (no stored crop): ${r.needEn
       return render(c, msg);
     } catch (err) {
       if (!isServiceError(err)) throw err;
-      return render(c, notice('error', `Re-embedding failed: ${err.message}`), err.code === 'no_model' ? 503 : 500);
+      return render(c, notice('error', `Re-embedding failed: ${err.message}`), statusOf(err));
     }
   });
 
@@ -122,12 +131,12 @@ ${r.needEnrollment.length ? html` Must enroll again (no stored crop): ${r.needEn
     }
   };
 
-  app.get('/admin/faces/:id/:file', admin, (c) => {
+  app.get('/faces/:id/:file', (c) => {
     const { id, file } = c.req.param();
     return jpeg(c, service.cropFile(id, file));
   });
 
-  app.get('/admin/snapshots/:file', admin, (c) => {
+  app.get('/snapshots/:file', (c) => {
     const file = c.req.param('file');
     return jpeg(c, service.snapshotFile(file));
   });

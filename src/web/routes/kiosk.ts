@@ -5,9 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
-import { requireAccess } from '../../server/auth.js';
-import { acceptContent } from '../../server/validation.js';
-import type { AppDeps } from '../../server/types.js';
+import { requireAccess } from '../../http/guards.js';
+import { statusOf } from '../../http/status.js';
+import { acceptContent } from '../../http/validation.js';
+import type { AppDeps } from '../../http/types.js';
 import { kioskPage } from '../../../views/kiosk.js';
 import type { CameraHub, KioskStations, KioskView } from '../../door/index.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
@@ -63,7 +64,8 @@ export function kioskRoutes(deps: AppDeps, o: KioskRouteOptions): Hono<WebEnv> {
     try {
       return c.json(await o.stations.get(id).frame(bytes));
     } catch (err) {
-      if (isServiceError(err)) return c.json({ error: { code: err.code, message: err.message } }, 500);
+      // The API's statuses: a full queue is a 503 the page retries, a frame that does not decode a 4xx.
+      if (isServiceError(err)) return c.json({ error: { code: err.code, message: err.message } }, statusOf(err));
       throw err;
     }
   });

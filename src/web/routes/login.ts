@@ -2,19 +2,31 @@
 // the same cookie and the same per-client backoff as POST /api/login. Wrong passwords from the page
 // and from the API add up; during a wait the page answers 429 with the wait in words and a
 // Retry-After header, and the right password gets in once the wait is over (no lock-out).
-import { Hono } from 'hono';
-import { remoteAddress } from '../../server/auth.js';
-import type { AppDeps } from '../../server/types.js';
+import { zValidator } from '@hono/zod-validator';
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { remoteAddress } from '../../http/auth.js';
+import type { AppDeps } from '../../http/types.js';
 import { loginPage } from '../../../views/login.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
-import { readForm } from '../form.js';
-import { requireAdminPage, safeNext } from '../page-auth.js';
+import { postedText, refuse } from '../form.js';
+import { safeNext } from '../page-auth.js';
 import { formatWait, waitSeconds } from '../wait.js';
 import type { WebEnv } from '../types.js';
+
+const LoginForm = z.object({
+  // Any value: safeNext turns whatever is not a same-site path into /admin.
+  next: z.string().optional(),
+  password: z.string({ error: 'Enter the password.' }).min(1, 'Enter the password.'),
+});
 
 export function loginRoutes({ auth, config }: AppDeps): Hono<WebEnv> {
   const app = new Hono<WebEnv>();
   const csrf = requireCsrf(() => auth.opts.secret, config.limits.maxJsonBytes);
+
+  const page = (c: Context<WebEnv>, next: string, status: 401 | 429 | 400, error: string) =>
+    c.html(loginPage({ csrf: csrfOf(c), next, configured: auth.configured, error }), status);
+  const notConfigured = (c: Context<WebEnv>, next: string) => page(c, next, 401, 'No admin password is set.');
 
   app.get('/login', async (c) => {
     const next = safeNext(c.req.query('next'));
@@ -22,22 +34,25 @@ export function loginRoutes({ auth, config }: AppDeps): Hono<WebEnv> {
     return c.html(loginPage({ csrf: csrfOf(c), next, configured: auth.configured }));
   });
 
-  app.post('/login', ...csrf, async (c) => {
-    const form = await readForm(c);
-    const next = safeNext(form.str('next'));
-    const page = (status: 401 | 429 | 400, error: string) => c.html(loginPage({ csrf: csrfOf(c), next, configured: auth.configured, error }), status);
-    if (!auth.configured) return page(401, 'No admin password is set.');
-    const password = form.str('password') ?? '';
-    if (!password) return page(400, 'Enter the password.');
+  const refused = refuse<WebEnv>((c, message, posted) => {
+    const next = safeNext(postedText(posted, 'next'));
+    // Without a password set, no form is right: say so first.
+    return auth.configured ? page(c, next, 400, message) : notConfigured(c, next);
+  });
+
+  app.post('/login', ...csrf, zValidator('form', LoginForm, refused), async (c) => {
+    const form = c.req.valid('form');
+    const next = safeNext(form.next);
+    if (!auth.configured) return notConfigured(c, next);
     const client = remoteAddress(c) ?? 'unknown';
-    const r = await auth.login(password, client);
+    const r = await auth.login(form.password, client);
     if (!r.ok && r.lockedMs > 0) {
       // Not checked: the password is looked at once the wait is over.
-      const res = await page(429, `Too many failed logins from this address: try again in ${formatWait(r.lockedMs)}.`);
+      const res = await page(c, next, 429, `Too many failed logins from this address: try again in ${formatWait(r.lockedMs)}.`);
       res.headers.set('Retry-After', String(waitSeconds(r.lockedMs)));
       return res;
     }
-    if (!r.ok) return page(401, 'Wrong password.');
+    if (!r.ok) return page(c, next, 401, 'Wrong password.');
     await auth.setCookie(c, r.token);
     return c.redirect(next, 303);
   });
@@ -49,6 +64,5 @@ export function loginRoutes({ auth, config }: AppDeps): Hono<WebEnv> {
     return c.redirect('/login', 303);
   });
 
-  app.get('/admin', requireAdminPage(auth), (c) => c.redirect('/admin/gallery', 303));
   return app;
 }

@@ -2,20 +2,26 @@
 // fine-tuning (start, progress polled by htmx, the before/after report), and the active model's
 // training curves as images.
 import { readFile } from 'node:fs/promises';
+import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
-import type { AppDeps } from '../../server/types.js';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { z } from 'zod';
+import { statusOf } from '../../http/status.js';
+import type { AppDeps } from '../../http/types.js';
+import { isModelFolderName } from '../../model/registry.js';
+import { findCurves, readMeta } from '../../model/versions.js';
 import { finetunePanel, modelPage } from '../../../views/model.js';
 import { html, notice, type Html } from '../../../views/html.js';
-import { findCurves, readMeta } from '../model-info.js';
-import { requireAdminPage } from '../page-auth.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
 import { isServiceError } from '../../service/errors.js';
-import { isHtmx, readForm } from '../form.js';
-import { STATUS } from '../../server/errors.js';
+import { isHtmx, postedText, refuse } from '../form.js';
 import type { ModelSwitchOutcome } from '../../service/types.js';
 import type { WebEnv } from '../types.js';
 
-type Status = 200 | 400 | 404 | 409 | 500 | 503;
+// The API's check (POST /api/models/use): a folder is only ever a name, never a path.
+const UseForm = z.object({
+  folder: z.string({ error: 'no folder given' }).max(128, 'not a model folder name (at most 128 characters)').refine(isModelFolderName, 'not a model folder name (letters, digits, . _ + -; no slashes)'),
+});
 
 function switched(out: ModelSwitchOutcome): Html {
   if (!out.switched) return notice('info', html`${out.modelId} is already the model in use.`);
@@ -33,12 +39,11 @@ ${r?.needEnrollment.length ? html` Must enroll again (no stored crop): ${r.needE
 export function modelRoutes(deps: AppDeps): Hono<WebEnv> {
   const { service, config, auth, models } = deps;
   const app = new Hono<WebEnv>();
-  const admin = requireAdminPage(auth);
   const csrf = requireCsrf(() => auth.opts.secret, config.limits.maxJsonBytes);
 
   const activeMeta = async () => service.embedder?.meta ?? (await readMeta(config.modelDir));
 
-  const render = async (c: Context<WebEnv>, message?: Html, status: Status = 200) => {
+  const render = async (c: Context<WebEnv>, message?: Html, status: ContentfulStatusCode = 200) => {
     const h = service.health();
     const meta = await activeMeta();
     const curves = await findCurves(h.model.dir, meta);
@@ -59,22 +64,24 @@ export function modelRoutes(deps: AppDeps): Hono<WebEnv> {
   /** A refused switch or start: the page again with the reason. */
   const refused = (c: Context<WebEnv>, what: string, err: unknown) => {
     if (!isServiceError(err)) throw err;
-    const status = STATUS[err.code] as Status;
-    return render(c, notice('error', `${what}: ${err.message}`), [400, 404, 409, 503].includes(status) ? status : 500);
+    return render(c, notice('error', `${what}: ${err.message}`), statusOf(err));
   };
+  const notSwitched = (folder: string) => `Not switched to ${folder.slice(0, 128)}`;
 
-  app.get('/admin/model', admin, (c) => render(c));
+  app.get('/model', (c) => render(c));
 
-  app.post('/admin/model/use', admin, ...csrf, async (c) => {
-    const folder = (await readForm(c)).str('folder') ?? '';
+  const badFolder = refuse<WebEnv>((c, message, posted) => render(c, notice('error', `${notSwitched(postedText(posted, 'folder'))}: ${message}`), 400));
+
+  app.post('/model/use', ...csrf, zValidator('form', UseForm, badFolder), async (c) => {
+    const { folder } = c.req.valid('form');
     try {
       return await render(c, switched(await models.use(folder)));
     } catch (err) {
-      return refused(c, `Not switched to ${folder.slice(0, 128)}`, err);
+      return refused(c, notSwitched(folder), err);
     }
   });
 
-  app.post('/admin/model/rollback', admin, ...csrf, async (c) => {
+  app.post('/model/rollback', ...csrf, async (c) => {
     try {
       return await render(c, switched(await models.rollback()));
     } catch (err) {
@@ -84,21 +91,21 @@ export function modelRoutes(deps: AppDeps): Hono<WebEnv> {
 
   // The finetune panel alone: what htmx polls every 2 s while a run is going. Once it has ended the
   // whole page reloads (HX-Refresh): a promotion changed the active model and the versions above.
-  app.get('/admin/model/finetune', admin, async (c) => {
+  app.get('/model/finetune', async (c) => {
     const view = await models.finetuneStatus();
     if (isHtmx(c) && !view.running) c.header('HX-Refresh', 'true');
     return c.html(finetunePanel(view, csrfOf(c), models.following));
   });
 
-  app.post('/admin/model/finetune', admin, ...csrf, async (c) => {
+  app.post('/model/finetune', ...csrf, async (c) => {
     let message: Html | undefined;
-    let status: Status = 200;
+    let status: ContentfulStatusCode = 200;
     try {
       await models.startFinetune();
     } catch (err) {
       if (!isServiceError(err)) throw err;
       message = notice('error', `Not started: ${err.message}`);
-      status = err.code === 'conflict' ? 409 : 500;
+      status = statusOf(err);
     }
     if (isHtmx(c)) return c.html(finetunePanel(await models.finetuneStatus(), csrfOf(c), models.following, message), status);
     if (message) return render(c, message, status);
@@ -112,8 +119,8 @@ export function modelRoutes(deps: AppDeps): Hono<WebEnv> {
     // An SVG opened directly must not run anything.
     return c.body(body, 200, { 'Content-Type': ext === 'svg' ? 'image/svg+xml' : 'image/png', 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'", 'Cache-Control': 'no-cache' });
   };
-  app.get('/admin/model/curves.svg', admin, curves('svg'));
-  app.get('/admin/model/curves.png', admin, curves('png'));
+  app.get('/model/curves.svg', curves('svg'));
+  app.get('/model/curves.png', curves('png'));
 
   return app;
 }

@@ -1,19 +1,21 @@
 // Settings page: matching (metric, threshold + ROC preview), k-of-n, camera source, crops, and
 // the admin password (stored hashed in the admin file; old cookie sessions end with it).
+import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import { AdminStore } from '../../config/admin-store.js';
 import { adminFilePath } from '../../config/load.js';
 import { passwordProblem } from '../../config/password.js';
-import { remoteAddress } from '../../server/auth.js';
-import type { AppDeps } from '../../server/types.js';
+import { remoteAddress } from '../../http/auth.js';
+import { statusOf } from '../../http/status.js';
+import type { AppDeps } from '../../http/types.js';
 import { CAMERA_SOURCE_HELP, parseCameraSource } from '../../camera/index.js';
 import { html, notice, postedThreshold, type Html } from '../../../views/html.js';
 import { settingsPage, thresholdInput, thresholdPreview, type ThresholdPreview } from '../../../views/settings.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
 import { isServiceError } from '../../service/errors.js';
-import { readForm } from '../form.js';
-import { requireAdminPage } from '../page-auth.js';
+import { Checkbox, refuse } from '../form.js';
 import { operatingPoint, rocOf } from '../roc.js';
 import { formatWait, waitSeconds } from '../wait.js';
 import type { WebEnv } from '../types.js';
@@ -27,6 +29,8 @@ const SettingsForm = z
     k: z.coerce.number().int().min(1).max(100),
     n: z.coerce.number().int().min(1).max(100),
     cameraSource: z.string().trim().min(1).max(256),
+    keepCrops: Checkbox,
+    keepSnapshots: Checkbox,
   })
   .refine((v) => v.k <= v.n, { message: 'k must not exceed n', path: ['k'] })
   .refine((v) => (v.metric === 'cosine' ? v.threshold >= -1 && v.threshold <= 1 : v.threshold >= 0 && v.threshold <= 2), {
@@ -34,10 +38,12 @@ const SettingsForm = z
     path: ['threshold'],
   });
 
+// The new password's rules are passwordProblem's (config/password.ts), checked after the current one.
+const PasswordForm = z.object({ current: z.string().default(''), password: z.string().default(''), repeat: z.string().default('') });
+
 export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
   const { service, config, auth } = deps;
   const app = new Hono<WebEnv>();
-  const admin = requireAdminPage(auth);
   const csrf = requireCsrf(() => auth.opts.secret, config.limits.maxJsonBytes);
 
   const preview = (metric: 'cosine' | 'euclidean', threshold: number): ThresholdPreview => {
@@ -47,7 +53,7 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
     return { metric, threshold, modelId: service.modelId, point: roc ? operatingPoint(roc, metric, threshold) : null, recommended: rec };
   };
 
-  const render = (c: Context<WebEnv>, extra: { message?: Html; passwordMessage?: Html } = {}, status: 200 | 400 | 401 | 429 = 200) => {
+  const render = (c: Context<WebEnv>, extra: { message?: Html; passwordMessage?: Html } = {}, status: ContentfulStatusCode = 200) => {
     const s = service.getSettings();
     return c.html(
       settingsPage({
@@ -62,14 +68,14 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
     );
   };
 
-  app.get('/admin/settings', admin, (c) => {
+  app.get('/settings', (c) => {
     const q = c.req.query();
     const message = q.saved ? notice('ok', 'Settings saved.') : undefined;
     const passwordMessage = q.password === 'changed' ? notice('ok', 'Password changed. Other browsers have been logged out.') : undefined;
     return render(c, { message, passwordMessage });
   });
 
-  app.get('/admin/settings/preview', admin, (c) => {
+  app.get('/settings/preview', (c) => {
     const metric = Metric.safeParse(c.req.query('metric'));
     if (!metric.success) return c.html(thresholdPreview({ metric: 'cosine', threshold: 0, modelId: null, point: null, recommended: null, error: 'choose a metric' }), 400);
     // Switching metric shows that metric's stored threshold (each metric keeps its own).
@@ -82,14 +88,10 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
     return c.html(thresholdPreview(preview(metric.data, threshold)));
   });
 
-  app.post('/admin/settings', admin, ...csrf, async (c) => {
-    const form = await readForm(c);
-    const parsed = SettingsForm.safeParse({ metric: form.str('metric'), threshold: form.str('threshold'), k: form.str('k'), n: form.str('n'), cameraSource: form.str('cameraSource') });
-    if (!parsed.success) {
-      const msg = parsed.error.issues.map((i) => `${i.path.join('.') || 'form'}: ${i.message}`).join('; ');
-      return render(c, { message: notice('error', `Not saved: ${msg}`) }, 400);
-    }
-    const v = parsed.data;
+  const notSaved = refuse<WebEnv>((c, message) => render(c, { message: notice('error', `Not saved: ${message}`) }, 400), { paths: true });
+
+  app.post('/settings', ...csrf, zValidator('form', SettingsForm, notSaved), async (c) => {
+    const v = c.req.valid('form');
     try {
       parseCameraSource(v.cameraSource);
     } catch (err) {
@@ -102,20 +104,21 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
         thresholds: { [v.metric]: postedThreshold(v.threshold, service.getSettings().thresholds[v.metric]) },
         kOfN: { k: v.k, n: v.n },
         camera: { source: v.cameraSource },
-        keepCrops: form.bool('keepCrops'),
-        keepSnapshots: form.bool('keepSnapshots'),
+        keepCrops: v.keepCrops,
+        keepSnapshots: v.keepSnapshots,
       });
     } catch (err) {
       if (!isServiceError(err)) throw err;
-      return render(c, { message: notice('error', `Not saved: ${err.message}`) }, 400);
+      return render(c, { message: notice('error', `Not saved: ${err.message}`) }, statusOf(err));
     }
     return c.redirect('/admin/settings?saved=1', 303);
   });
 
-  app.post('/admin/settings/password', admin, ...csrf, async (c) => {
+  const notChanged = refuse<WebEnv>((c, message) => render(c, { passwordMessage: notice('error', `Not changed: ${message}.`) }, 400));
+
+  app.post('/settings/password', ...csrf, zValidator('form', PasswordForm, notChanged), async (c) => {
     if (config.adminPasswordHash !== null) return render(c, { passwordMessage: notice('error', 'The password is fixed in the configuration.') }, 400);
-    const form = await readForm(c);
-    const [current, next, repeat] = [form.str('current') ?? '', form.str('password') ?? '', form.str('repeat') ?? ''];
+    const { current, password: next, repeat } = c.req.valid('form');
     const client = remoteAddress(c) ?? 'unknown';
     // Counted against this client like a login.
     const check = await auth.check(current, client);

@@ -39,12 +39,19 @@ export function isMediaType(header: string | undefined, type: string): boolean {
   return type.endsWith('/*') ? mt.startsWith(type.slice(0, -1)) : mt === type;
 }
 
-/** hono/body-limit with a JSON 413 naming the limit. */
+/**
+ * hono/body-limit with a JSON 413 naming the limit. A multipart body is followed part by part
+ * (limitMultipart, no per-part size beyond the whole), so that it cannot hold more than
+ * DEFAULT_MAX_PARTS parts either: the form parser takes about 80 us a part while the event loop
+ * waits, and 10 MB of empty parts would stall the kiosk for seconds.
+ */
 export function limitBody(maxBytes: number): MiddlewareHandler {
-  return bodyLimit({
+  const plain = bodyLimit({
     maxSize: maxBytes,
     onError: (c) => errorJson(c, 413, 'payload_too_large', `request body exceeds ${formatBytes(maxBytes)}`),
   });
+  const multipart = limitMultipart({ maxBytes, maxFileBytes: maxBytes, maxFieldBytes: maxBytes });
+  return (c, next) => (isMediaType(c.req.header('content-type'), 'multipart/form-data') ? multipart(c, next) : plain(c, next));
 }
 
 /** Multipart framing of one file part: its delimiter line and headers (Content-Disposition with a file name of up to a path's length, Content-Type). */
@@ -67,7 +74,15 @@ export interface MultipartLimits {
   maxFileBytes: number;
   /** The content of one text field (default 64 KB). */
   maxFieldBytes?: number;
+  /** Parts (files and fields) in the whole form (default DEFAULT_MAX_PARTS). */
+  maxParts?: number;
 }
+
+/**
+ * Parts in one form: far above any form of ours (an enrollment holds at most 50 images and a few
+ * fields) and far below what stalls the event loop while the form parser splits the body.
+ */
+export const DEFAULT_MAX_PARTS = 256;
 
 /** The headers of one part, and a preamble before the first part. */
 const MAX_PART_HEADER_BYTES = 16 * 1024;
@@ -94,6 +109,8 @@ class PartScanner {
   #contentStart = -1;
   #isFile = false;
   #name = '';
+  /** Parts whose headers have been read. */
+  #parts = 0;
   /** Where the next search starts. */
   #search = 0;
 
@@ -120,6 +137,7 @@ class PartScanner {
           this.#search = Math.max(this.#partStart, size - CRLF2.length + 1);
           return null;
         }
+        if (++this.#parts > this.limits.maxParts) return { code: 'payload_too_large', message: `the form has more than ${this.limits.maxParts} parts` };
         const headers = buf.subarray(this.#partStart, end).toString('latin1');
         this.#isFile = /;\s*filename\*?=/i.test(headers);
         this.#name = (headers.match(/;\s*filename="([^"]{0,200})"/i)?.[1] ?? headers.match(/;\s*name="([^"]{0,100})"/i)?.[1] ?? '').replace(/[^\x20-\x7e]/g, '?');
@@ -179,7 +197,7 @@ function tooLarge(c: Context, r: Refusal): Response {
  * on to the route's form parser.
  */
 export function limitMultipart(limits: MultipartLimits): MiddlewareHandler {
-  const all: Required<MultipartLimits> = { maxFieldBytes: 64 * 1024, ...limits };
+  const all: Required<MultipartLimits> = { maxFieldBytes: 64 * 1024, maxParts: DEFAULT_MAX_PARTS, ...limits };
   const whole: Refusal = { code: 'payload_too_large', message: `request body exceeds ${formatBytes(all.maxBytes)}` };
   return async (c, next) => {
     const raw = c.req.raw;

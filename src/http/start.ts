@@ -10,8 +10,8 @@ import { resolveAdminCredentials, type AdminCredentials } from '../config/admin-
 import type { AppConfig } from '../config/schema.js';
 import { FaceService } from '../service/face-service.js';
 import { createApp } from './app.js';
+import type { ModelManager, ModelManagerOptions } from '../model/manager.js';
 import { isLoopback } from './auth.js';
-import type { ModelManager, ModelManagerOptions } from './models.js';
 
 export interface RunningServer {
   url: string;

@@ -1,21 +1,19 @@
-// The Hono app: security headers, request metrics, the API routes and JSON errors. Built from
-// explicit dependencies so tests drive it with app.request() and the pages can mount beside it.
+// The one place the HTTP adapters meet: builds the shared dependencies (sessions, metrics, model
+// versions) and mounts the JSON API (src/server) and the pages (src/web) side by side on one
+// Hono app, with security headers, request metrics and the error mapping at the edge. Built from
+// explicit dependencies so tests drive it with app.request().
 import * as tf from '@tensorflow/tfjs-core';
 import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
-import { routePath } from 'hono/route';
 import type { AppConfig } from '../config/schema.js';
+import { ModelManager, type ModelManagerOptions } from '../model/manager.js';
 import type { FaceService } from '../service/face-service.js';
-import { AdminAuth, sameOriginWrites, type Backoff } from './auth.js';
-import { notFound, onError } from './errors.js';
-import { Metrics, type Gauge } from './metrics.js';
-import { ModelManager, type ModelManagerOptions } from './models.js';
-import { adminRoutes } from './routes/admin.js';
-import { modelRoutes } from './routes/models.js';
-import { recognitionRoutes } from './routes/recognition.js';
-import { systemRoutes } from './routes/system.js';
-import type { AppDeps, AppEnv } from './types.js';
+import { createApi } from '../server/index.js';
 import { createWeb, type Web, type WebOptions } from '../web/index.js';
+import { AdminAuth, type Backoff } from './auth.js';
+import { notFound, onError } from './errors.js';
+import { Metrics, requestMetrics, type Gauge } from './metrics.js';
+import type { AppDeps, AppEnv } from './types.js';
 
 export interface CreateAppOptions {
   service: FaceService;
@@ -67,21 +65,8 @@ export function createApp(opts: CreateAppOptions): CreatedApp {
 
   const app = new Hono<AppEnv>();
   app.use('*', secureHeaders());
-  app.use('*', async (c, next) => {
-    const t0 = performance.now();
-    await next();
-    // The matched handler's pattern (/api/identities/:id), never the raw path: ids must not become label values.
-    const route = routePath(c, -1);
-    const label = route === '*' || route === '/*' || route === '' ? 'unmatched' : route;
-    metrics.requests.inc({ method: c.req.method, route: label, status: String(c.res.status) });
-    metrics.requestSeconds.observe({ route: label }, (performance.now() - t0) / 1000);
-  });
-  // Every state-changing API call a cookie session authenticates must come from this origin.
-  app.use('/api/*', sameOriginWrites(auth));
-  app.route('/', systemRoutes(deps));
-  app.route('/api', recognitionRoutes(deps));
-  app.route('/api', adminRoutes(deps));
-  app.route('/api', modelRoutes(deps));
+  app.use('*', requestMetrics(metrics));
+  app.route('/', createApi(deps));
   const web = opts.web === false ? null : createWeb(deps, opts.web);
   if (web) app.route('/', web.app);
   app.notFound(notFound);

@@ -1,24 +1,10 @@
 // Every error leaves the API as JSON: { error: { code, message, ...details } } with a status
-// that says what the client has to change.
+// that says what the client has to change (statusOf).
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ServiceError, translate, type ServiceErrorCode } from '../service/errors.js';
-
-export const STATUS: Record<ServiceErrorCode, ContentfulStatusCode> = {
-  invalid_input: 400,
-  empty_image: 400,
-  not_found: 404,
-  duplicate: 409,
-  conflict: 409,
-  image_too_large: 413,
-  unsupported_media: 415,
-  corrupt_image: 422,
-  insufficient_samples: 422,
-  no_model: 503,
-  busy: 503,
-  storage: 500,
-};
+import { ServiceError, translate } from '../service/errors.js';
+import { statusOf } from './status.js';
 
 export function errorJson(c: Context, status: ContentfulStatusCode, code: string, message: string, details?: Record<string, unknown>): Response {
   return c.json({ error: { code, message, ...details } }, status);
@@ -28,7 +14,7 @@ export function errorJson(c: Context, status: ContentfulStatusCode, code: string
 export function onError(err: Error, c: Context): Response {
   const e = translate(err);
   if (e instanceof ServiceError) {
-    const res = errorJson(c, STATUS[e.code], e.code, e.message, e.details);
+    const res = errorJson(c, statusOf(e), e.code, e.message, e.details);
     if (e.code === 'busy') res.headers.set('Retry-After', '1');
     return res;
   }

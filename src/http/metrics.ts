@@ -1,5 +1,7 @@
 // Prometheus text exposition (format 0.0.4) without a client library: a few counters and
-// histograms kept in memory, rendered on GET /metrics.
+// histograms kept in memory, rendered on GET /metrics, and the middleware that counts requests.
+import type { MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
 
 type Labels = Record<string, string>;
 
@@ -109,4 +111,20 @@ export class Metrics {
     const parts = [this.requests.render(), this.requestSeconds.render(), this.stageSeconds.render(), this.decisions.render(), ...this.gauges().map(renderGauge)];
     return parts.join('\n') + '\n';
   }
+}
+
+/**
+ * Counts every request (API and pages) by the matched handler's pattern (/api/identities/:id),
+ * never the raw path: ids must not become label values. A request no handler took (only a
+ * wildcard middleware such as a guard matched) is 'unmatched'.
+ */
+export function requestMetrics(metrics: Metrics): MiddlewareHandler {
+  return async (c, next) => {
+    const t0 = performance.now();
+    await next();
+    const route = routePath(c, -1);
+    const label = route === '' || route.endsWith('*') ? 'unmatched' : route;
+    metrics.requests.inc({ method: c.req.method, route: label, status: String(c.res.status) });
+    metrics.requestSeconds.observe({ route: label }, (performance.now() - t0) / 1000);
+  };
 }

@@ -1,8 +1,9 @@
-// The model page's facts: the model folders beside the active one (the versions), their meta.json,
-// and the training curves (curves.svg/png in the model folder or its training run folder).
+// Model versions on disk, as ModelManager and the Model page read them: the model folders beside
+// the active one, their meta.json, and the training curves (curves.svg/png in the model folder or
+// its training run folder).
 import { access, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ModelMeta } from '../model/io.js';
+import type { ModelMeta } from './io.js';
 
 export interface ModelVersion {
   /** Folder name under the models folder. */

@@ -1,5 +1,5 @@
 // Model versions at runtime: which folder under models/ is active (models/active.json, see
-// src/model/registry.ts), following that file while the server runs, switching and rolling back
+// registry.ts beside this file), following that file while the server runs, switching and rolling back
 // from the API and the Model page, and starting a finetune as a child process.
 //
 // Following: when the configuration did not pin a model folder (config.modelsDir set), the server
@@ -14,12 +14,12 @@ import path from 'node:path';
 import type { AppConfig } from '../config/schema.js';
 import { PROJECT_ROOT } from '../config/load.js';
 import { finetuneDir, isStale, readFinetuneStatus, writeFinetuneStatus, type FinetuneStatus } from '../finetune/status.js';
-import { ModelRegistry, ModelRegistryError, isModelFolderName } from '../model/registry.js';
+import { ModelRegistry, ModelRegistryError, isModelFolderName } from './registry.js';
 import { modelIdOf } from '../service/embedder.js';
 import { ServiceError } from '../service/errors.js';
 import type { FaceService } from '../service/face-service.js';
 import type { ModelSwitchOutcome } from '../service/types.js';
-import { listModelVersions } from '../web/model-info.js';
+import { listModelVersions } from './versions.js';
 
 export interface ModelVersionView {
   folder: string;

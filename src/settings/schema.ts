@@ -1,0 +1,63 @@
+// The kiosk's settings (settings.json): how faces are matched, the kiosk's decision rule, what is
+// kept, the camera. Strict objects: a typo in a settings patch is an error, not an ignored key.
+import { z } from 'zod';
+
+export const MetricSchema = z.enum(['cosine', 'euclidean']);
+
+export const SettingsSchema = z.strictObject({
+  metric: MetricSchema.default('cosine'),
+  /** Per-metric acceptance: cosine >= thresholds.cosine, distance <= thresholds.euclidean. */
+  thresholds: z
+    .strictObject({
+      cosine: z.number().min(-1).max(1).default(0.4),
+      euclidean: z.number().min(0).max(2).default(1.1), // ~ cosine 0.395 on unit vectors
+    })
+    .prefault({}),
+  aggregate: z
+    .strictObject({ mode: z.enum(['max', 'meanTopK']).default('max'), k: z.int().min(1).max(50).default(3) })
+    .prefault({}),
+  /** Candidates reported with an identification. */
+  topK: z.int().min(1).max(100).default(5),
+  /** Reject when the runner-up is closer than this to the best (0 = off). */
+  minMargin: z.number().min(0).max(2).default(0),
+  /** Kiosk decision: accept after k matching frames out of the last n. */
+  kOfN: z
+    .strictObject({ k: z.int().min(1).max(100).default(2), n: z.int().min(1).max(100).default(3) })
+    .refine((v) => v.k <= v.n, 'kOfN.k must not exceed kOfN.n')
+    .prefault({}),
+  search: z
+    .strictObject({
+      /** Candidate search: exact Float32 scan, or int8 / sign-bit scan + exact re-rank (faster on large galleries). */
+      coarse: z.enum(['exact', 'int8', 'binary']).default('exact'),
+      /** Candidate rows re-ranked exactly; null = the matcher's default for the mode. */
+      rerank: z.int().min(1).max(100_000).nullable().default(null),
+    })
+    .prefault({}),
+  /** Keep aligned crops of enrollments (needed to re-embed after a model change, or to fine-tune). */
+  keepCrops: z.boolean().default(true),
+  /** Keep the camera frame of logged decisions (off by default: privacy). */
+  keepSnapshots: z.boolean().default(false),
+  /** How new templates are stored: f16 takes half the bytes of f32. */
+  embeddingDtype: z.enum(['f32', 'f16']).default('f32'),
+  camera: z
+    .strictObject({
+      source: z.string().min(1).max(256).default('auto'),
+      width: z.int().min(16).max(8192).default(640),
+      height: z.int().min(16).max(8192).default(480),
+      fps: z.number().min(1).max(120).default(15),
+    })
+    .prefault({}),
+  /** Activity entries kept; the oldest (and their snapshots) are dropped beyond it. */
+  activityCap: z.int().min(10).max(1_000_000).default(5000),
+});
+export type Settings = z.output<typeof SettingsSchema>;
+
+type DeepPartial<T> = T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+export type SettingsPatch = DeepPartial<Settings>;
+
+export const SettingsFileSchema = z.strictObject({
+  format: z.literal('facegate-settings'),
+  version: z.literal(1),
+  settings: SettingsSchema.prefault({}),
+});
+export type SettingsFile = z.output<typeof SettingsFileSchema>;
