@@ -4,7 +4,8 @@
 // The gallery has one writer at a time (src/owner). While a server runs, writes go to it over
 // its loopback API (writeGallery) and reads open the files here with the server's model, which
 // writes nothing; with no server, the command holds the gallery's lock while it runs.
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { AppConfig } from '../config/schema.js';
 import { ConfigError } from '../config/load.js';
@@ -78,12 +79,23 @@ export function writeGallery<T>(config: AppConfig, command: string, ways: { serv
   );
 }
 
-/** Reads an image file for the service, with the path in the message when it cannot. */
-export async function readImageFile(file: string): Promise<Uint8Array> {
-  try {
-    return await readFile(file);
-  } catch (err) {
+/**
+ * Reads an image file for the service, with the path in the message when it cannot. Only a regular
+ * file within the size limit is read: a FIFO or /dev/zero named like a photo would never end.
+ */
+export async function readImageFile(file: string, maxBytes: number): Promise<Uint8Array> {
+  const fail = (err: unknown): never => {
     throw new ServiceError('not_found', `${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  };
+  // Opened once, then checked and read through the same handle: the path cannot be swapped in between.
+  const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK).catch(fail);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new ServiceError('not_found', `${file}: not a regular file`);
+    if (st.size > maxBytes) throw new ServiceError('image_too_large', `${file}: ${st.size} bytes exceeds the ${maxBytes}-byte limit`);
+    return await fh.readFile();
+  } finally {
+    await fh.close();
   }
 }
 

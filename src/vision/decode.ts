@@ -93,14 +93,20 @@ function checkSize(width: number, height: number, limits: DecodeLimits, source?:
   }
 }
 
-function classifySharpError(err: unknown, source?: string): ImageDecodeError {
+function classifySharpError(err: unknown, source?: string, format?: ImageFormat): ImageDecodeError {
   const msg = err instanceof Error ? err.message : String(err);
   if (/pixel limit/i.test(msg)) return new ImageDecodeError('too_large', msg, source);
+  const name = format ? ACCEPTED_IMAGE_FORMATS.find((f) => f.format === format)?.name : undefined;
+  // The bytes start like a format we decode, yet no libvips loader takes them: a damaged file
+  // (a cut or garbled TIFF header), not a foreign format. HEIF brands we do not decode stay unsupported.
+  if (name && format !== 'heif' && /unsupported image format/i.test(msg)) {
+    return new ImageDecodeError('corrupt', `damaged ${name}: its header cannot be read (${msg.split('\n')[0]})`, source);
+  }
   if (/unsupported image format|no loader|not a known|not supported/i.test(msg)) return unsupported(msg.split('\n')[0]!, source);
   if (/premature end|truncated|unexpected end|end of (file|stream)|read error|out of data/i.test(msg)) {
     return new ImageDecodeError('corrupt', `truncated image data (${msg.split('\n')[0]})`, source);
   }
-  return new ImageDecodeError('corrupt', `cannot decode: ${msg.split('\n')[0]}`, source);
+  return new ImageDecodeError('corrupt', `cannot decode${name ? ` this ${name}` : ''}: ${msg.split('\n')[0]!.replace(/:\s*$/, '')}`, source);
 }
 
 /**
@@ -162,7 +168,7 @@ export async function decodeImage(input: Buffer | Uint8Array | string, limits: P
     // Header only: no pixel limit here so that an oversized image gets our clearer message below.
     meta = await sharp(buf, { ...opts, limitInputPixels: false }).metadata();
   } catch (err) {
-    throw classifySharpError(err, source);
+    throw classifySharpError(err, source, format);
   }
   if (meta.format === 'heif' && meta.compression && meta.compression !== 'av1') {
     throw unsupported(`HEIF with ${meta.compression} compression (HEIC) is not supported`, source);
@@ -179,7 +185,7 @@ export async function decodeImage(input: Buffer | Uint8Array | string, limits: P
     if (info.channels !== 3) throw new Error(`expected 3 channels after conversion, got ${info.channels}`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
   } catch (err) {
-    throw classifySharpError(err, source);
+    throw classifySharpError(err, source, format);
   }
 }
 

@@ -18,8 +18,9 @@ export function register(program: Command): void {
   ).action(async (images: string[], o: ConfigFlags & { name: string; badge?: string; notes?: string; confirmDuplicate?: boolean; json?: boolean }) => {
     const { EXIT, readImageFile, runCommand, writeGallery } = await import('../../service/cli-run.js');
     await runCommand(!!o.json, async () => {
-      const files = await Promise.all(images.map(async (f) => ({ bytes: await readImageFile(f), file: f })));
-      const out = await writeGallery<EnrollOutcome>(configFromFlags(o), 'facegate enroll', {
+      const config = configFromFlags(o);
+      const files = await Promise.all(images.map(async (f) => ({ bytes: await readImageFile(f, config.limits.maxImageBytes), file: f })));
+      const out = await writeGallery<EnrollOutcome>(config, 'facegate enroll', {
         server: (api) => {
           const form = new FormData();
           form.append('name', o.name);

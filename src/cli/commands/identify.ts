@@ -20,7 +20,7 @@ export function register(program: Command): void {
     const { EXIT, readImageFile, runCommand, withService } = await import('../../service/cli-run.js');
     await runCommand(!!o.json, () =>
       withService(configFromFlags(o), async (s) => {
-        const out = await s.identify(await readImageFile(image), { k: o.k });
+        const out = await s.identify(await readImageFile(image, s.config.limits.maxImageBytes), { k: o.k });
         if (o.json) console.log(JSON.stringify(out, null, 2));
         else {
           console.log(`${out.decision.toUpperCase()}: ${out.message}`);

@@ -15,7 +15,7 @@ export function register(program: Command): void {
     const { EXIT, readImageFile, runCommand, withService } = await import('../../service/cli-run.js');
     await runCommand(!!o.json, () =>
       withService(configFromFlags(o, { logDecisions: false }), async (s) => {
-        const out = await s.verify(await readImageFile(image), { claim: o.claim });
+        const out = await s.verify(await readImageFile(image, s.config.limits.maxImageBytes), { claim: o.claim });
         if (o.json) console.log(JSON.stringify(out, null, 2));
         else {
           const score = out.score === null ? '' : `  ${out.metric} ${out.score.toFixed(3)} (threshold ${out.threshold.toFixed(3)})`;
