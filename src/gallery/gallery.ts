@@ -7,7 +7,7 @@
 // The settings (src/settings) and the activity log (src/activity) live beside it; src/enrolled
 // opens the three together. All writes go through one queue; memory changes only after the file
 // write succeeded, so readers (all synchronous) see the last durable state, never a partial one.
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
 import { AtomicJsonFile, nodeIo, writeError, type FileIo } from './atomic-file.js';
@@ -170,6 +170,21 @@ function checkIntegrity(g: GalleryFile, file: string): void {
   }
 }
 
+/**
+ * Faces, templates and the log are biometric data: the folder is the owner's alone (0700), so
+ * nothing in it is readable by other users whatever the umask. An older folder is closed up too.
+ */
+async function privateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const { mode } = await stat(dir);
+  if ((mode & 0o077) === 0) return;
+  try {
+    await chmod(dir, mode & 0o700);
+  } catch (e) {
+    throw new GalleryError('WRITE_FAILED', `${dir} is readable by other users and cannot be made private: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 export class Gallery {
   readonly dir: string;
   readonly file: string;
@@ -220,7 +235,7 @@ export class Gallery {
    */
   static async open(dir = 'enrolled', opts: GalleryOptions = {}): Promise<Gallery> {
     const abs = path.resolve(dir);
-    await mkdir(abs, { recursive: true });
+    await privateDir(abs);
     const g = new Gallery(abs, opts);
     await g.#load();
     return g;
