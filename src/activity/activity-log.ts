@@ -1,8 +1,8 @@
 // The activity log: every decision with its time, person, score and model, an optional snapshot
 // of the frame, and each person's last accepted time.
 //
-//   <dir>/activity.json               entries + lastSeen (written per decision, so a pass through
-//                                     the door never rewrites the gallery's templates)
+//   <dir>/activity.json               entries + lastSeen (written per batch of decisions, so a pass
+//                                     through the door never rewrites the gallery's templates)
 //   <dir>/snapshots/<activityId>.jpg  frames of logged decisions, when settings.keepSnapshots is on
 //
 // Writes go through one queue; memory changes only after the file write succeeded.
@@ -123,54 +123,87 @@ export class ActivityLog {
    * Appends a decision. Accepted decisions update the identity's lastSeen. Beyond
    * settings.activityCap the oldest entries (and their snapshots) are dropped.
    */
-  record(input: LogDecisionInput): Promise<ActivityEntry> {
+  async record(input: LogDecisionInput): Promise<ActivityEntry> {
+    const [r] = await this.recordMany([input]);
+    if (r instanceof GalleryError) throw r;
+    return r!;
+  }
+
+  /**
+   * Appends decisions in one write of activity.json, however many: the door's decision log hands
+   * over everything that arrived while the last write ran, so a busy door cannot outrun its log.
+   * Each result is that input's entry, or the GalleryError that refused it alone (NOT_FOUND: the
+   * person was erased meanwhile; INVALID_INPUT); a failed write rejects the batch and keeps none.
+   */
+  recordMany(inputs: readonly LogDecisionInput[]): Promise<(ActivityEntry | GalleryError)[]> {
     return this.#exclusive(async () => {
-      const identityId = input.identityId ?? null;
-      if (identityId !== null) {
-        assertId('identity', identityId);
-        if (!this.opts.identityExists(identityId)) throw new GalleryError('NOT_FOUND', `no identity ${identityId}`);
-      }
-      const id = newId('activity');
-      const time = (input.time ?? new Date()).toISOString();
-      const draft = {
-        id,
-        time,
-        decision: input.decision,
-        identityId,
-        score: input.score ?? null,
-        metric: input.metric ?? null,
-        modelId: input.modelId ?? null,
-        snapshot: null as string | null,
-        detail: input.detail ?? null,
-      };
-      const entry = parseWith(ActivityEntrySchema, draft, 'activity entry');
-      if (entry.score !== null && !Number.isFinite(entry.score)) throw new GalleryError('INVALID_INPUT', 'score must be finite');
       const settings = this.opts.settings();
-      let snapFile: string | null = null;
-      if (input.snapshotJpeg !== undefined && settings.keepSnapshots) {
-        const jpeg = checkJpeg(input.snapshotJpeg);
-        entry.snapshot = `${id}.jpg`;
-        snapFile = childPath(this.snapshotsDir, entry.snapshot);
-        try {
-          await mkdir(this.snapshotsDir, { recursive: true });
-        } catch (e) {
-          throw writeError(this.snapshotsDir, e);
-        }
-        await atomicWrite(snapFile, jpeg, this.#io);
-      }
       const act = this.#db.data;
-      const all = [...act.entries, entry];
-      const evicted = all.length > settings.activityCap ? all.slice(0, all.length - settings.activityCap) : [];
-      const lastSeen = identityId !== null && ACCEPT_DECISIONS.includes(entry.decision) ? { ...act.lastSeen, [identityId]: time } : act.lastSeen;
+      const results: (ActivityEntry | GalleryError)[] = [];
+      const added: ActivityEntry[] = [];
+      const snapFiles: string[] = [];
+      let lastSeen = act.lastSeen;
       try {
+        for (const input of inputs) {
+          let entry: ActivityEntry;
+          let jpeg: Uint8Array | undefined;
+          try {
+            entry = this.#entry(input);
+            if (input.snapshotJpeg !== undefined && settings.keepSnapshots) jpeg = checkJpeg(input.snapshotJpeg);
+          } catch (e) {
+            if (!(e instanceof GalleryError)) throw e;
+            results.push(e);
+            continue;
+          }
+          if (jpeg) {
+            entry.snapshot = `${entry.id}.jpg`;
+            const snapFile = childPath(this.snapshotsDir, entry.snapshot);
+            try {
+              await mkdir(this.snapshotsDir, { recursive: true });
+            } catch (e) {
+              throw writeError(this.snapshotsDir, e);
+            }
+            snapFiles.push(snapFile);
+            await atomicWrite(snapFile, jpeg, this.#io);
+          }
+          added.push(entry);
+          results.push(entry);
+          if (entry.identityId !== null && ACCEPT_DECISIONS.includes(entry.decision)) lastSeen = { ...lastSeen, [entry.identityId]: entry.time };
+        }
+        if (added.length === 0) return results;
+        const all = [...act.entries, ...added];
+        const evicted = all.length > settings.activityCap ? all.slice(0, all.length - settings.activityCap) : [];
         await this.#commit({ ...act, entries: all.slice(evicted.length), lastSeen });
+        for (const e of evicted) if (e.snapshot) await this.#io.remove(childPath(this.snapshotsDir, e.snapshot)).catch(() => {});
       } catch (e) {
-        if (snapFile) await this.#io.remove(snapFile).catch(() => {});
+        for (const f of snapFiles) await this.#io.remove(f).catch(() => {});
         throw e;
       }
-      for (const e of evicted) if (e.snapshot) await this.#io.remove(childPath(this.snapshotsDir, e.snapshot)).catch(() => {});
-      return { ...entry };
+      return results.map((r) => (r instanceof GalleryError ? r : { ...r }));
     });
+  }
+
+  /** The validated entry for `input`, without its snapshot; throws GalleryError. */
+  #entry(input: LogDecisionInput): ActivityEntry {
+    const identityId = input.identityId ?? null;
+    if (identityId !== null) {
+      assertId('identity', identityId);
+      if (!this.opts.identityExists(identityId)) throw new GalleryError('NOT_FOUND', `no identity ${identityId}`);
+    }
+    const draft = {
+      id: newId('activity'),
+      time: (input.time ?? new Date()).toISOString(),
+      decision: input.decision,
+      identityId,
+      score: input.score ?? null,
+      metric: input.metric ?? null,
+      modelId: input.modelId ?? null,
+      snapshot: null as string | null,
+      detail: input.detail ?? null,
+    };
+    const entry = parseWith(ActivityEntrySchema, draft, 'activity entry');
+    if (entry.score !== null && !Number.isFinite(entry.score)) throw new GalleryError('INVALID_INPUT', 'score must be finite');
+    return entry;
   }
 
   /** Newest first. */

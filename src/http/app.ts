@@ -44,6 +44,8 @@ function gaugesOf(service: FaceService): () => Gauge[] {
       { name: 'facegate_gallery_need_enrollment', help: 'Enrolled people the loaded model has no template for and no stored crop to re-embed: they must enrol again.', values: [{ value: h.gallery.needEnrollment }] },
       { name: 'facegate_inference_queue_depth', help: 'Requests waiting for or running on the model.', values: [{ value: h.queue }] },
       { name: 'facegate_tensors', help: 'Live TensorFlow.js tensors (steady unless something leaks).', values: [{ value: tf.memory().numTensors }] },
+      { name: 'facegate_decision_log_backlog', help: 'Decisions waiting to be written to the activity log.', values: [{ value: service.decisions.backlog }] },
+      { name: 'facegate_decision_log_dropped_total', help: 'Decisions not logged because the backlog was full (a disk far too slow).', values: [{ value: service.decisions.dropped }] },
       { name: 'facegate_uptime_seconds', help: 'Seconds since the service started.', values: [{ value: h.uptimeSeconds }] },
       { name: 'process_resident_memory_bytes', help: 'Resident memory of the process.', values: [{ value: process.memoryUsage().rss }] },
     ];
