@@ -31,7 +31,7 @@ import {
   type DoorState,
   type SystemHealth,
 } from '../src/actuation/index.js';
-import { mosquitto } from './fixtures/tools.js';
+import { broker, freePort, startBroker } from './fixtures/mosquitto.js';
 
 const SECRET = 'door-secret-0123456789abcdef';
 const HEALTHY: SystemHealth = { model: { ok: true }, gallery: { ok: true }, camera: { ok: true } };
@@ -458,55 +458,11 @@ test('door state payloads: "open"/"closed" or {"state": ...}; anything else is u
 
 // ---- MQTT on a real mosquitto ----
 
-const broker = mosquitto();
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
-
-async function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-  });
-}
-
-/** mosquitto on a free loopback port with a temp config; stop() ends it and waits for the exit. */
-async function startBroker(port?: number): Promise<{ url: string; port: number; stop(): Promise<void> }> {
-  port ??= await freePort();
-  const conf = path.join(tmp, `mosquitto-${port}.conf`);
-  await writeFile(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n`);
-  const proc: ChildProcess = spawn(broker.path!, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  proc.stderr!.on('data', (c) => (log += c));
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  const deadline = Date.now() + 5000;
-  while (!(await portOpen(port))) {
-    if (proc.exitCode !== null || Date.now() > deadline) {
-      proc.kill();
-      assert.fail(`mosquitto did not start on port ${port}:\n${log}`);
-    }
-    await sleep(50);
-  }
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    port,
-    stop: async () => {
-      if (proc.exitCode === null) proc.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
 
 const topics = { decisions: 'test/door/decisions', health: 'test/door/health', doorState: 'test/door/state' };
 
 test('MQTT: decisions at QoS 1 (an "open" expires at the broker), health retained, the door state subscribed; offline when closed', { skip: broker.skip }, async () => {
-  const b = await startBroker();
+  const b = await startBroker(tmp);
   // What a dashboard or door controller would run; MQTT 5, to see the message properties.
   const sub = await connectAsync(b.url, { protocolVersion: 5, clientId: 'test-subscriber', reconnectPeriod: 0 });
   const messages: { topic: string; json: Record<string, unknown>; packet: IPublishPacket }[] = [];
@@ -578,7 +534,7 @@ test('MQTT: decisions at QoS 1 (an "open" expires at the broker), health retaine
 });
 
 test('MQTT: the retained door state reaches a new client; with the broker gone the state is unknown and decisions are dropped, not queued', { skip: broker.skip }, async () => {
-  const b = await startBroker();
+  const b = await startBroker(tmp);
   const controller = await connectAsync(b.url, { clientId: 'door-controller', reconnectPeriod: 0 });
   await controller.publishAsync(topics.doorState, 'closed', { qos: 1, retain: true });
   await controller.endAsync();

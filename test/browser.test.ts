@@ -18,7 +18,6 @@ import { hashPassword, loadConfig } from '../src/config/index.js';
 import { initBackend } from '../src/engine/backend.js';
 import { createApp } from '../src/http/index.js';
 import { FaceService } from '../src/service/index.js';
-import type { Web } from '../src/web/index.js';
 import { ARTIFACTS, PASSWORD, SHIPPED_MODEL, VIDEOS, randomModel, shippedModelExists } from './fixtures/web/harness.js';
 import { chromium as chromiumTool, ffmpeg as ffmpegTool, needs } from './fixtures/tools.js';
 
@@ -39,7 +38,7 @@ const PORTRAIT = { width: 1080, height: 1920 };
 
 let tmp: string;
 let service: FaceService;
-let web: Web;
+let closeApp: () => Promise<void>;
 let server: ServerType;
 let base: string;
 let person: Browser | undefined;
@@ -79,7 +78,7 @@ before(async () => {
   const config = loadConfig({ env: {}, overrides: { modelDir, galleryDir: path.join(tmp, 'gallery'), port: 0, host: '127.0.0.1' } });
   service = await FaceService.open(config, { quiet: true });
   const created = createApp({ service, config, admin: { passwordHash: await hashPassword(PASSWORD), sessionSecret: 'browser-test-secret'.repeat(3) }, web: { judge: { cooldownMs: 2500 } } });
-  web = created.web!;
+  closeApp = created.close;
   server = await new Promise<ServerType>((resolve) => {
     const s = serve({ fetch: created.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
   });
@@ -91,7 +90,7 @@ before(async () => {
 after(async () => {
   await person?.close();
   await other?.close();
-  await web?.close();
+  await closeApp?.();
   if (server) {
     // Kiosk event streams stay open otherwise.
     (server as unknown as { closeAllConnections(): void }).closeAllConnections();

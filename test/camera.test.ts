@@ -137,7 +137,7 @@ test('kiosk SSE: a replayed video as the server camera reaches the page as frame
   const modelDir = await randomModel(path.join(tmp, 'model'));
   const config = loadConfig({ env: {}, overrides: { modelDir, galleryDir: path.join(tmp, 'gallery') } });
   const service = await FaceService.open(config, { quiet: true });
-  const { app, web } = createApp({ service, config, admin: { passwordHash: await hashPassword(PASSWORD), sessionSecret: 'camera-test-secret'.repeat(3) }, web: { sseMaxMs: 60_000 } });
+  const { app, close } = createApp({ service, config, admin: { passwordHash: await hashPassword(PASSWORD), sessionSecret: 'camera-test-secret'.repeat(3) }, web: { sseMaxMs: 60_000 } });
   try {
     await service.updateSettings({ camera: { source: `replay:${VIDEO}`, width: 320, fps: 4 } });
     const c = new PageClient(app);
@@ -185,7 +185,7 @@ test('kiosk SSE: a replayed video as the server camera reaches the page as frame
     // Remote clients are refused: frames show faces.
     assert.equal((await app.request('/kiosk/events')).status, 401);
   } finally {
-    await web!.close();
+    await close();
     await service.close();
   }
 });

@@ -43,9 +43,71 @@ export function thresholdInput(value: number, oob: boolean): Html {
       hx-get="/admin/settings/preview" hx-trigger="input changed delay:200ms" hx-include="#settings-form [name=metric], #threshold" hx-target="#threshold-preview" hx-swap="outerHTML">`;
 }
 
+/** What the door hardware is doing: null when no channel is configured. */
+export interface DoorView {
+  /** Why a grant would not open the door now, or null. */
+  blocked: string | null;
+  doorState: string;
+  channels: string[];
+}
+
+/** The result of "Test the door": one line per channel. */
+export function doorTestResult(lines: { channel: string; ok: boolean; detail: string }[] | null): Html {
+  if (!lines) return html`<div id="door-test" aria-live="polite">${notice('error', 'No door channel is configured: save a webhook, MQTT broker or relay command first.')}</div>`;
+  return html`<div id="door-test" aria-live="polite"><ul class="plain">${lines.map(
+    (l) => html`<li>${l.ok ? '✔' : '✖'} <strong>${l.channel}</strong>: ${l.detail}</li>`,
+  )}</ul></div>`;
+}
+
+function doorSection(p: SettingsPage): Html {
+  const d = p.settings.door;
+  const secretNote = d.webhook ? 'A secret is stored: leave blank to keep it.' : 'At least 16 characters; the receiver checks each request with it.';
+  return html`<section class="card" aria-labelledby="door-h">
+  <h2 id="door-h">Door</h2>
+  ${p.doorMessage ?? ''}
+  ${p.door
+    ? html`<p id="door-status">${p.door.blocked ? notice('error', `A grant would not open the door now: ${p.door.blocked}`) : html`Channels: ${p.door.channels.join(', ')}; a grant opens the door. Door state: ${p.door.doorState}.`}</p>`
+    : html`<p class="muted" id="door-status">No door is attached: a grant only shows "Welcome" on the screen.</p>`}
+  <form method="post" action="/admin/settings/door" class="stack">
+    ${csrfField(p.csrf)}
+    <fieldset>
+      <legend>Webhook (signed HTTP POST on each grant)</legend>
+      <label for="webhook-url">URL (blank: off)</label>
+      <input id="webhook-url" name="webhookUrl" type="url" value="${d.webhook?.enabled ? d.webhook.url : ''}" maxlength="2000">
+      <label for="webhook-secret">Signing secret</label>
+      <input id="webhook-secret" name="webhookSecret" type="password" autocomplete="off" aria-describedby="webhook-secret-help">
+      <p id="webhook-secret-help" class="muted">${secretNote}</p>
+    </fieldset>
+    <fieldset>
+      <legend>MQTT (decisions and health; the door state)</legend>
+      <label for="mqtt-url">Broker URL (blank: off)</label>
+      <input id="mqtt-url" name="mqttUrl" value="${d.mqtt?.enabled ? d.mqtt.url : ''}" placeholder="mqtt://broker.local:1883" maxlength="2000">
+      <label for="mqtt-topic">Decisions topic</label>
+      <input id="mqtt-topic" name="mqttTopic" value="${d.mqtt?.topics.decisions ?? 'facegate/door/decisions'}" maxlength="200">
+    </fieldset>
+    <fieldset>
+      <legend>Relay (a local command run on each grant, without a shell)</legend>
+      <label for="relay-command">Program and arguments, one per line (blank: off)</label>
+      <textarea id="relay-command" name="relayCommand" rows="3">${d.relay?.enabled ? d.relay.command.join('\n') : ''}</textarea>
+      <label for="relay-pulse">Pulse, ms (given to it as FACEGATE_PULSE_MS)</label>
+      <input id="relay-pulse" name="relayPulseMs" type="number" min="50" max="60000" value="${d.relay?.pulseMs ?? 1000}">
+    </fieldset>
+    <button type="submit">Save door</button>
+  </form>
+  <form hx-post="/admin/settings/door/test" hx-target="#door-test" hx-swap="outerHTML">
+    ${csrfField(p.csrf)}
+    <button type="submit">Test the door</button>
+    <p class="muted">Opens the door once, on purpose, on every configured channel.</p>
+  </form>
+  <div id="door-test"></div>
+</section>`;
+}
+
 export interface SettingsPage {
   csrf: string;
   settings: Settings;
+  door: DoorView | null;
+  doorMessage?: Html;
   preview: Html;
   cameraHelp: string;
   passwordFixed: boolean;
@@ -95,6 +157,7 @@ ${p.message ?? ''}
   </fieldset>
   <button type="submit" class="primary">Save settings</button>
 </form>
+${doorSection(p)}
 <section class="card" aria-labelledby="password-h">
   <h2 id="password-h">Admin password</h2>
   ${p.passwordMessage ?? ''}

@@ -16,9 +16,8 @@ import { decodeImage, ImageDecodeError } from '../vision/decode.js';
 import { extractFaces, type ExtractedFace } from '../vision/extract.js';
 import type { QualityConfig } from '../vision/quality.js';
 import type { Box, FaceDetector, RgbImage } from '../vision/types.js';
-import type { DecisionLog } from './decision-log.js';
 import { gate, refusalMessage, type Gate } from './gate.js';
-import type { FaceReport, IdentifyOutcome, IdentityRef, Reason, SampleReport, StageTimings, VerifyOutcome } from './types.js';
+import type { DoorDecision, FaceReport, IdentifyOutcome, IdentityRef, Reason, SampleReport, StageTimings, VerifyOutcome } from './types.js';
 
 /** A loaded model and the matcher over its templates: swapped together, read together. */
 export interface ActiveModel {
@@ -38,8 +37,10 @@ export interface DoorDeps {
   gallery: Gallery;
   /** The settings now (metric, thresholds, topK). */
   settings: () => Settings;
-  log: DecisionLog;
 }
+
+/** Hears every final decision, with the frame it was made on (decoded pixels, or the camera's JPEG). */
+export type DecisionListener = (d: DoorDecision, frame: RgbImage | Uint8Array | undefined) => void;
 
 /** One frame after the model saw it. */
 export interface FrameAnalysis {
@@ -95,6 +96,7 @@ function faceReport(f: ExtractedFace | undefined): FaceReport | null {
 export class Door {
   /** Requests decoding their image, not yet in the queue: background work lets them in first. */
   #decoding = 0;
+  readonly #listeners = new Set<DecisionListener>();
 
   constructor(private readonly deps: DoorDeps) {}
 
@@ -102,8 +104,21 @@ export class Door {
     return this.#decoding;
   }
 
-  get log(): DecisionLog {
-    return this.deps.log;
+  /** Subscribes to final decisions (the activity log, the door hardware, metrics); returns the unsubscribe. */
+  onDecision(listener: DecisionListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Tells every listener of a final decision. A listener that throws is reported, never the door's problem. */
+  announce(d: DoorDecision, frame?: RgbImage | Uint8Array): void {
+    for (const l of this.#listeners) {
+      try {
+        l(d, frame);
+      } catch (err) {
+        console.error(`[facegate] decision listener: ${(err as Error).message}`);
+      }
+    }
   }
 
   /** Metric and threshold of the settings now. */
@@ -206,22 +221,14 @@ export class Door {
     return out;
   }
 
-  /** One frame -> decision, recorded in the activity log when it is a match attempt. */
-  async verify(bytes: Uint8Array, opts: { claim?: Identity } = {}): Promise<VerifyOutcome> {
+  /** One frame -> decision; a match attempt (granted or denied) is announced as a final decision of `door`. */
+  async verify(bytes: Uint8Array, opts: { claim?: Identity; door?: string } = {}): Promise<VerifyOutcome> {
     this.#model();
     const a = await this.analyze(bytes);
     const out = this.decide(a, opts.claim);
     if (out.decision === 'granted' || out.decision === 'denied') {
-      const oneToOne = opts.claim !== undefined;
-      const granted = out.decision === 'granted';
-      void this.deps.log.record({
-        decision: oneToOne ? (granted ? 'verify-accept' : 'verify-reject') : granted ? 'match' : 'unknown',
-        identityId: out.identity?.id ?? out.claim?.id ?? null,
-        score: out.score,
-        metric: out.metric,
-        modelId: out.modelId,
-        frame: a.image,
-      });
+      const { decision, claim, identity, score, threshold, metric, modelId } = out;
+      this.announce({ time: new Date().toISOString(), door: opts.door ?? 'api', decision, claim, identity, score, threshold, metric, modelId }, a.image);
     }
     return out;
   }

@@ -1,7 +1,7 @@
 // One kiosk (a browser session posting frames, or the server's own camera): frame -> what the
 // screen shows. Each frame gets the door's one-frame decision (Door.observe, the same as
 // /api/verify); the k-of-n rule over those is kept here on the server, so a page cannot shortcut
-// it. Verdicts, not frames, go to the activity log.
+// it. Verdicts, not frames, are announced as the door's decisions (the log, the door hardware).
 import type { Box } from '../vision/types.js';
 import type { Door } from './door.js';
 import { KofNJudge, type JudgeOptions, type KofN, type Observation, type Verdict } from './kofn-judge.js';
@@ -29,6 +29,8 @@ export interface StationOptions {
   source: string;
   /** Hears each verdict (request metrics). */
   onVerdict?: (v: Exclude<Verdict, { kind: 'pending' }>) => void;
+  /** Why the door cannot open now (fail-secure: the model, gallery or camera in error), or null. */
+  doorBlocked?: () => string | null;
 }
 
 /** Frame errors that mean the camera sends something we cannot read, not that the box is broken. */
@@ -74,15 +76,26 @@ export class KioskStation {
     const v = this.judge.observe(observation, now, rule);
     if (v.kind !== 'pending') {
       this.opts.onVerdict?.(v);
-      void this.door.log.record({
-        decision: v.kind === 'granted' ? 'match' : 'unknown',
-        identityId: v.kind === 'granted' ? v.identityId : null,
-        score: v.score,
-        metric: o.metric,
-        modelId: o.modelId,
-        frame: bytes[0] === 0xff && bytes[1] === 0xd8 ? bytes : f.analysis.image,
-        detail: `kiosk (${this.opts.source}): ${v.frames} of the last ${rule.n} frames`,
-      });
+      const granted = v.kind === 'granted';
+      this.door.announce(
+        {
+          time: new Date(now).toISOString(),
+          door: `kiosk (${this.opts.source})`,
+          decision: granted ? 'granted' : 'denied',
+          claim: null,
+          identity: granted ? { id: v.identityId, name: v.name } : null,
+          score: v.score,
+          // The threshold of the deciding frame (a person's own threshold when they have one).
+          threshold: o.threshold,
+          metric: o.metric,
+          modelId: o.modelId,
+          detail: `${v.frames} of the last ${rule.n} frames`,
+        },
+        bytes[0] === 0xff && bytes[1] === 0xd8 ? bytes : f.analysis.image,
+      );
+      const blocked = granted ? this.opts.doorBlocked?.() : null;
+      // Fail-secure: recognised, but the door cannot open; the screen says why instead of "Welcome".
+      if (blocked) return { state: 'offline', message: 'The door cannot open', detail: blocked, box: f.box, progress: null };
       return this.#decisionView(v, f.box);
     }
     if (observation.kind === 'no_face') return { state: 'look', message: 'Look at the camera', detail: null, box: null, progress: null };

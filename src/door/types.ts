@@ -63,6 +63,28 @@ export interface VerifyOutcome {
   timings: StageTimings;
 }
 
+/**
+ * A final decision at the door: a verify through the API, or a kiosk's k-of-n verdict. What the
+ * activity log records and the door hardware (src/actuation) acts on; frames are not decisions.
+ */
+export interface DoorDecision {
+  /** ISO 8601. */
+  time: string;
+  /** Where it was decided: "api", "kiosk (browser)", "kiosk (device /dev/video0)". */
+  door: string;
+  decision: 'granted' | 'denied';
+  /** The person claimed (1:1), or null for a 1:N search. */
+  claim: IdentityRef | null;
+  /** The person let in (granted only). */
+  identity: IdentityRef | null;
+  score: number | null;
+  threshold: number;
+  metric: Metric;
+  modelId: string;
+  /** How it was reached, for the log ("2 of the last 3 frames"). */
+  detail?: string;
+}
+
 export interface IdentifyCandidate extends IdentityRef {
   score: number;
   /** Whether this candidate passes its threshold. */

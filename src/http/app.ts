@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import type { AppConfig } from '../config/schema.js';
+import { DoorSite } from '../door/index.js';
 import { ModelManager, type ModelManagerOptions } from '../model/manager.js';
 import type { FaceService } from '../service/face-service.js';
 import { createApi } from '../server/index.js';
@@ -63,14 +64,25 @@ export function createApp(opts: CreateAppOptions): CreatedApp {
   });
   const metrics = new Metrics(gaugesOf(service));
   const models = new ModelManager(service, config, opts.models);
-  const deps: AppDeps = { service, config, auth, metrics, models };
+  const web = opts.web === false ? null : opts.web;
+  const site = new DoorSite({
+    door: service.door,
+    settings: () => service.getSettings(),
+    doorSettings: () => service.doorSettings(),
+    modelError: () => (service.slot.loaded ? null : service.slot.reason),
+    onVerdict: (v) => metrics.decisions.inc({ endpoint: 'kiosk', decision: v.kind }),
+    onOutcome: (o) => service.logDoorOutcome(o),
+    judge: web?.judge,
+    cameraRetryMs: web?.cameraRetryMs,
+  });
+  const deps: AppDeps = { service, config, auth, metrics, models, site };
 
   const app = new Hono<AppEnv>();
   app.use('*', secureHeaders());
   app.use('*', requestMetrics(metrics));
   app.route('/', createApi(deps));
-  const web = opts.web === false ? null : createWeb(deps, opts.web);
-  if (web) app.route('/', web.app);
+  const pages = web === null ? null : createWeb(deps, web);
+  if (pages) app.route('/', pages.app);
   app.notFound(notFound);
   app.onError(onError);
   // Following active.json (when the model is not pinned) starts with the app.
@@ -78,10 +90,10 @@ export function createApp(opts: CreateAppOptions): CreatedApp {
   return {
     app,
     deps,
-    web,
+    web: pages,
     close: async () => {
       await models.close();
-      await web?.close();
+      await site.close();
     },
   };
 }

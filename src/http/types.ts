@@ -4,6 +4,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { AppConfig } from '../config/schema.js';
 import type { ModelManager } from '../model/manager.js';
+import type { DoorSite } from '../door/index.js';
 import type { FaceService } from '../service/face-service.js';
 import type { AdminAuth } from './auth.js';
 import type { Metrics } from './metrics.js';
@@ -21,4 +22,6 @@ export interface AppDeps {
   metrics: Metrics;
   /** Model versions: following active.json, switching, rollback, finetune runs. */
   models: ModelManager;
+  /** The kiosk stations, the server camera and the door hardware. */
+  site: DoorSite;
 }

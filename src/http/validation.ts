@@ -256,7 +256,8 @@ export function patchSchema(schema: z.ZodObject): z.ZodObject {
   const shape: Record<string, z.ZodType> = {};
   for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
     let inner: z.ZodType = field;
-    while (inner instanceof z.ZodDefault || inner instanceof z.ZodPrefault) inner = inner.unwrap() as z.ZodType;
+    // An optional section (settings.door.webhook) is patched field by field too.
+    while (inner instanceof z.ZodDefault || inner instanceof z.ZodPrefault || inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
     shape[key] = (inner instanceof z.ZodObject ? patchSchema(inner) : inner).optional();
   }
   return z.strictObject(shape);

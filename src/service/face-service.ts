@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, describeChoice } from '../engine/backend.js';
+import type { ActuationOutcome } from '../actuation/index.js';
 import { SNAPSHOT_FILE, type ActivityEntry, type ActivityQuery } from '../activity/index.js';
 import { Enrolled } from '../enrolled/index.js';
 import type { Gallery, Identity, NewTemplate, Template } from '../gallery/gallery.js';
@@ -75,6 +76,9 @@ interface EmbeddedCrops {
  * (8 x ~30 ms on the WASM backend), while batching still pays for itself.
  */
 const REEMBED_BATCH = 8;
+
+/** What a stored secret reads as. */
+export const REDACTED = '(stored)';
 const BACKGROUND_MAX_WAIT_MS = 2000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -95,6 +99,8 @@ export class FaceService {
   readonly #say: (line: string) => void;
 
   readonly #enrolled: Enrolled;
+  /** The door's decisions on their way to the activity log (its backlog and drops are metrics). */
+  readonly decisions: DecisionLog;
 
   private constructor(
     readonly config: AppConfig,
@@ -117,7 +123,21 @@ export class FaceService {
       model: () => (this.#model.slot.loaded ? this.#current() : { reason: this.#model.slot.reason }),
       gallery,
       settings: () => settings.get(),
-      log: new DecisionLog(activity, () => settings.get(), { enabled: config.logDecisions, onError: (m) => log(`activity log: ${m}`) }),
+    });
+    // Every final decision goes to the activity log (1:1 claims as verify-accept / verify-reject).
+    const decisions = new DecisionLog(activity, () => settings.get(), { enabled: config.logDecisions, onError: (m) => log(`activity log: ${m}`) });
+    this.decisions = decisions;
+    this.door.onDecision((d, frame) => {
+      const granted = d.decision === 'granted';
+      void decisions.record({
+        decision: d.claim ? (granted ? 'verify-accept' : 'verify-reject') : granted ? 'match' : 'unknown',
+        identityId: d.identity?.id ?? d.claim?.id ?? null,
+        score: d.score,
+        metric: d.metric,
+        modelId: d.modelId,
+        frame,
+        detail: d.door === 'api' ? undefined : `${d.door}: ${d.detail ?? ''}`.replace(/: $/, ''),
+      });
     });
   }
 
@@ -166,6 +186,8 @@ export class FaceService {
   /** Waits for a model switch in progress and gallery writes, then disposes the model (an injected one too: the service owns it). */
   async close(): Promise<void> {
     await this.#modelOps.catch(() => {});
+    // Decisions still waiting for the disk are written before the log closes.
+    await this.decisions.flush();
     await this.#enrolled.close();
     if (this.slot.loaded) this.slot.embedder.net.dispose();
   }
@@ -643,6 +665,17 @@ export class FaceService {
     return this.#gallery.cropPath({ identityId, crop });
   }
 
+  /**
+   * What the door hardware did with a decision, in the activity log: final outcomes only (a retry
+   * is not news), best effort like every log entry.
+   */
+  logDoorOutcome(o: ActuationOutcome): void {
+    if (o.status === 'retrying') return;
+    void this.#enrolled.activity
+      .record({ decision: `door-${o.status}`, detail: `${o.channel} (${o.event}): ${o.detail}`.slice(0, 500), time: new Date(o.time) })
+      .catch((err: Error) => this.#say(`activity log: ${err.message}`));
+  }
+
   /** The activity log, newest first. */
   activity(query: ActivityQuery = {}): ActivityEntry[] {
     return this.#enrolled.activity.query(query);
@@ -653,16 +686,33 @@ export class FaceService {
     return SNAPSHOT_FILE.test(snapshot) ? this.#enrolled.activity.snapshotPath({ snapshot }) : null;
   }
 
-  /** The settings, with the model whose templates are searched (read only: it follows the loaded model). */
+  /**
+   * The settings, with the model whose templates are searched (read only: it follows the loaded
+   * model). The door's secrets read as REDACTED: pages and API answers never carry them back.
+   */
   getSettings(): Settings & { activeModelId: string | null } {
-    return { ...this.#enrolled.settings.get(), activeModelId: this.#gallery.activeModelId };
+    const s = this.#enrolled.settings.get();
+    if (s.door.webhook) s.door.webhook.secret = REDACTED;
+    if (s.door.mqtt?.password) s.door.mqtt.password = REDACTED;
+    return { ...s, activeModelId: this.#gallery.activeModelId };
   }
 
-  async updateSettings(patch: SettingsPatch): Promise<Settings> {
+  /** The door's settings with their secrets, for the actuation channels only. */
+  doorSettings(): Settings['door'] {
+    return this.#enrolled.settings.get().door;
+  }
+
+  /** Applies a settings patch; answers as getSettings does (secrets redacted). */
+  async updateSettings(patch: SettingsPatch): Promise<Settings & { activeModelId: string | null }> {
     if (patch && typeof patch === 'object' && 'activeModelId' in patch) {
       throw new ServiceError('invalid_input', 'activeModelId follows the loaded model; change models with POST /api/models/use (or --model and POST /api/gallery/reembed)');
     }
-    return translated(() => this.#enrolled.settings.update(patch));
+    // A form or a client that sends back what getSettings showed keeps the stored secret.
+    const door = patch?.door;
+    if (door?.webhook?.secret === REDACTED) delete door.webhook.secret;
+    if (door?.mqtt?.password === REDACTED) delete door.mqtt.password;
+    await translated(() => this.#enrolled.settings.update(patch));
+    return this.getSettings();
   }
 
   health(): HealthReport {

@@ -1,6 +1,7 @@
 // The kiosk's settings (settings.json): how faces are matched, the kiosk's decision rule, what is
 // kept, the camera. Strict objects: a typo in a settings patch is an error, not an ignored key.
 import { z } from 'zod';
+import { ActuationConfigSchema } from '../actuation/config.js';
 
 export const MetricSchema = z.enum(['cosine', 'euclidean']);
 
@@ -49,6 +50,8 @@ export const SettingsSchema = z.strictObject({
     .prefault({}),
   /** Activity entries kept; the oldest (and their snapshots) are dropped beyond it. */
   activityCap: z.int().min(10).max(1_000_000).default(5000),
+  /** What opens the door on a grant: signed webhook, MQTT, relay command (docs/door-actuation.md); none by default. */
+  door: ActuationConfigSchema,
 });
 export type Settings = z.output<typeof SettingsSchema>;
 

@@ -32,24 +32,14 @@ export interface Web {
   app: Hono<WebEnv>;
   hub: CameraHub;
   stations: KioskStations;
-  /** Stops the server camera, if one runs. */
-  close(): Promise<void>;
 }
 
 /** Paths of the pages (static files need neither CSP nor CSRF cookie); the API keeps /api and /metrics. '/admin/*' matches /admin too. */
 const PAGE_PATHS = ['/', '/login', '/logout', '/kiosk/*', '/admin/*'];
 
 export function createWeb(deps: AppDeps, opts: WebOptions = {}): Web {
-  const { service, auth, config, metrics } = deps;
-  const station = (source: string) =>
-    new KioskStation(service.door, {
-      source,
-      rule: () => service.getSettings().kOfN,
-      judge: opts.judge,
-      onVerdict: (v) => metrics.decisions.inc({ endpoint: 'kiosk', decision: v.kind }),
-    });
-  const hub = new CameraHub(() => service.getSettings().camera, station, { retryMs: opts.cameraRetryMs });
-  const stations = new KioskStations(() => station('browser'));
+  const { auth, config } = deps;
+  const { hub, stations } = deps.site;
   const app = new Hono<WebEnv>();
   for (const p of PAGE_PATHS) {
     app.use(p, contentSecurityPolicy());
@@ -59,7 +49,7 @@ export function createWeb(deps: AppDeps, opts: WebOptions = {}): Web {
   app.route('/', kioskRoutes(deps, { hub, stations, frameIntervalMs: opts.frameIntervalMs ?? 150, sseMaxMs: opts.sseMaxMs ?? 20_000 }));
   app.route('/', loginRoutes(deps));
   app.route('/admin', adminPages(deps, hub));
-  return { app, hub, stations, close: () => hub.stop() };
+  return { app, hub, stations };
 }
 
 /**

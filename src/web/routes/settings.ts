@@ -12,7 +12,7 @@ import { statusOf } from '../../http/status.js';
 import type { AppDeps } from '../../http/types.js';
 import { CAMERA_SOURCE_HELP, parseCameraSource } from '../../camera/index.js';
 import { html, notice, postedThreshold, type Html } from '../../../views/html.js';
-import { settingsPage, thresholdInput, thresholdPreview, type ThresholdPreview } from '../../../views/settings.js';
+import { doorTestResult, settingsPage, thresholdInput, thresholdPreview, type DoorView, type ThresholdPreview } from '../../../views/settings.js';
 import { csrfOf, requireCsrf } from '../csrf.js';
 import { isServiceError } from '../../service/errors.js';
 import { Checkbox, refuse } from '../form.js';
@@ -38,11 +38,21 @@ const SettingsForm = z
     path: ['threshold'],
   });
 
+/** The door section: blank URL / command turns that channel off; a blank secret keeps the stored one. */
+const DoorForm = z.object({
+  webhookUrl: z.string().trim().max(2000).default(''),
+  webhookSecret: z.string().max(1000).default(''),
+  mqttUrl: z.string().trim().max(2000).default(''),
+  mqttTopic: z.string().trim().min(1).max(200).default('facegate/door/decisions'),
+  relayCommand: z.string().max(4000).default(''),
+  relayPulseMs: z.coerce.number().int().min(50).max(60_000).default(1000),
+});
+
 // The new password's rules are passwordProblem's (config/password.ts), checked after the current one.
 const PasswordForm = z.object({ current: z.string().default(''), password: z.string().default(''), repeat: z.string().default('') });
 
 export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
-  const { service, config, auth } = deps;
+  const { service, config, auth, site } = deps;
   const app = new Hono<WebEnv>();
   const csrf = requireCsrf(() => auth.opts.secret, config.limits.maxJsonBytes);
 
@@ -53,7 +63,14 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
     return { metric, threshold, modelId: service.modelId, point: roc ? operatingPoint(roc, metric, threshold) : null, recommended: rec };
   };
 
-  const render = (c: Context<WebEnv>, extra: { message?: Html; passwordMessage?: Html } = {}, status: ContentfulStatusCode = 200) => {
+  const doorView = (): DoorView | null => {
+    const status = site.actuation.status();
+    if (!status) return null;
+    const channels = (['webhook', 'mqtt', 'relay'] as const).filter((k) => status[k] !== null);
+    return { blocked: site.actuation.blocked(), doorState: status.doorState, channels };
+  };
+
+  const render = (c: Context<WebEnv>, extra: { message?: Html; passwordMessage?: Html; doorMessage?: Html } = {}, status: ContentfulStatusCode = 200) => {
     const s = service.getSettings();
     return c.html(
       settingsPage({
@@ -62,6 +79,7 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
         preview: thresholdPreview(preview(s.metric, s.thresholds[s.metric])),
         cameraHelp: `Where frames come from: ${CAMERA_SOURCE_HELP}.`,
         passwordFixed: config.adminPasswordHash !== null,
+        door: doorView(),
         ...extra,
       }),
       status,
@@ -71,8 +89,9 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
   app.get('/settings', (c) => {
     const q = c.req.query();
     const message = q.saved ? notice('ok', 'Settings saved.') : undefined;
+    const doorMessage = q.door === 'saved' ? notice('ok', 'Door saved.') : undefined;
     const passwordMessage = q.password === 'changed' ? notice('ok', 'Password changed. Other browsers have been logged out.') : undefined;
-    return render(c, { message, passwordMessage });
+    return render(c, { message, passwordMessage, doorMessage });
   });
 
   app.get('/settings/preview', (c) => {
@@ -112,6 +131,35 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
       return render(c, { message: notice('error', `Not saved: ${err.message}`) }, statusOf(err));
     }
     return c.redirect('/admin/settings?saved=1', 303);
+  });
+
+  const doorNotSaved = refuse<WebEnv>((c, message) => render(c, { doorMessage: notice('error', `Not saved: ${message}`) }, 400), { paths: true });
+
+  app.post('/settings/door', ...csrf, zValidator('form', DoorForm, doorNotSaved), async (c) => {
+    const v = c.req.valid('form');
+    const current = service.doorSettings();
+    const command = v.relayCommand.split(/\r?\n/).map((a) => a.trim()).filter((a) => a !== '');
+    // A channel left blank is switched off (kept as it was, so turning it on again keeps its options).
+    const door = {
+      webhook: v.webhookUrl ? { enabled: true, url: v.webhookUrl, ...(v.webhookSecret ? { secret: v.webhookSecret } : {}) } : current.webhook && { enabled: false },
+      mqtt: v.mqttUrl ? { enabled: true, url: v.mqttUrl, topics: { decisions: v.mqttTopic } } : current.mqtt && { enabled: false },
+      relay: command.length ? { enabled: true, command, pulseMs: v.relayPulseMs } : current.relay && { enabled: false },
+    };
+    if (door.webhook?.enabled && !current.webhook && !v.webhookSecret) return render(c, { doorMessage: notice('error', 'Not saved: the webhook needs a signing secret.') }, 400);
+    try {
+      await service.updateSettings({ door });
+    } catch (err) {
+      if (!isServiceError(err)) throw err;
+      return render(c, { doorMessage: notice('error', `Not saved: ${err.message}`) }, statusOf(err));
+    }
+    return c.redirect('/admin/settings?door=saved', 303);
+  });
+
+  app.post('/settings/door/test', ...csrf, async (c) => {
+    const r = await site.actuation.test('test (settings page)');
+    if (!r) return c.html(doorTestResult(null), 409);
+    const line = (channel: string, t: typeof r.webhook) => ({ channel, ok: t.status === 'ok' || t.status === 'disabled', detail: t.status === 'disabled' ? 'not configured' : `${t.status}${'detail' in t && t.detail ? `: ${t.detail}` : ''}` });
+    return c.html(doorTestResult([line('webhook', r.webhook), line('MQTT', r.mqtt), line('relay', r.relay)]));
   });
 
   const notChanged = refuse<WebEnv>((c, message) => render(c, { passwordMessage: notice('error', `Not changed: ${message}.`) }, 400));
