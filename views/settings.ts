@@ -155,6 +155,15 @@ ${p.message ?? ''}
     <label class="inline"><input type="checkbox" name="keepCrops" value="true"${s.keepCrops ? html` checked` : ''}> Keep aligned face crops of enrollments (needed to re-embed after a model change)</label>
     <label class="inline"><input type="checkbox" name="keepSnapshots" value="true"${s.keepSnapshots ? html` checked` : ''}> Keep the camera frame of each kiosk decision</label>
   </fieldset>
+  <fieldset>
+    <legend>Liveness</legend>
+    <label class="inline"><input type="checkbox" name="requireLiveness" value="true"${s.liveness.requireLiveness ? html` checked` : ''}> Let someone in only when the kiosk has seen a live person (the screen asks for a blink or a small head turn when it is not sure)</label>
+    <label for="liveness-mode">Check</label>
+    <select id="liveness-mode" name="livenessMode">
+      ${(['active', 'both', 'passive'] as const).map((m) => html`<option value="${m}"${s.liveness.mode === m ? html` selected` : ''}>${{ active: 'blink, head turn and motion (recommended)', both: 'active, vetoed by the passive models', passive: 'passive models only (weak)' }[m]}</option>`)}
+    </select>
+    <p class="muted">Measured error rates per attack type: docs/pad.md.</p>
+  </fieldset>
   <button type="submit" class="primary">Save settings</button>
 </form>
 ${doorSection(p)}

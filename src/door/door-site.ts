@@ -7,12 +7,13 @@ import { DoorActuation } from './actuation.js';
 import { CameraHub } from './camera-hub.js';
 import type { Door } from './door.js';
 import type { JudgeOptions, KofN, Verdict } from './kofn-judge.js';
-import { KioskStation, KioskStations } from './kiosk-station.js';
+import { KioskStation, KioskStations, type LivenessCheck } from './kiosk-station.js';
+import { FrameAnalyzer, MeshLandmarker, PassiveModels, type PadSettings } from '../pad/index.js';
 
 export interface DoorSiteOptions {
   door: Door;
   /** The settings now (camera, k of n), and the door's with their secrets. */
-  settings: () => Pick<Settings, 'camera' | 'kOfN'>;
+  settings: () => Pick<Settings, 'camera' | 'kOfN' | 'liveness'>;
   doorSettings: () => Settings['door'];
   /** Why no face model is loaded, or null when one is. */
   modelError: () => string | null;
@@ -27,14 +28,39 @@ export class DoorSite {
   readonly hub: CameraHub;
   readonly stations: KioskStations;
   readonly actuation: DoorActuation;
+  /** The liveness models, loaded the first time a kiosk needs them (passive ones only for their modes). */
+  #analyzers = new Map<'active' | 'passive', Promise<FrameAnalyzer>>();
+  #check: { key: string; check: LivenessCheck | null } = { key: '', check: null };
 
   constructor(o: DoorSiteOptions) {
     const rule = (): KofN => o.settings().kOfN;
+    const liveness = () => this.#liveness(o.door, o.settings().liveness);
     const station = (source: string) =>
-      new KioskStation(o.door, { source, rule, judge: o.judge, onVerdict: o.onVerdict, doorBlocked: () => this.actuation.blocked() });
+      new KioskStation(o.door, { source, rule, judge: o.judge, onVerdict: o.onVerdict, doorBlocked: () => this.actuation.blocked(), liveness });
     this.hub = new CameraHub(() => o.settings().camera, station, { retryMs: o.cameraRetryMs });
     this.stations = new KioskStations(() => station('browser'));
     this.actuation = new DoorActuation(o.door, { config: o.doorSettings, health: () => this.health(o.modelError()), onOutcome: o.onOutcome });
+  }
+
+  /** The liveness check the settings ask for: the same object while they stay the same (a station keeps its session). */
+  async #liveness(door: Door, s: PadSettings): Promise<LivenessCheck | null> {
+    const key = JSON.stringify(s);
+    if (key !== this.#check.key) {
+      let check: LivenessCheck | null = null;
+      if (s.requireLiveness) {
+        const kind = s.mode === 'active' ? 'active' : 'passive';
+        let analyzer = this.#analyzers.get(kind);
+        if (!analyzer) {
+          analyzer = (async () => new FrameAnalyzer(await MeshLandmarker.load(), kind === 'passive' ? await PassiveModels.load() : undefined))();
+          this.#analyzers.set(kind, analyzer);
+          analyzer.catch(() => this.#analyzers.delete(kind));
+        }
+        const a = await analyzer;
+        check = { settings: s, analyze: (img, face, t) => door.inQueue(async () => a.analyzeFace(img, face, t)) };
+      }
+      this.#check = { key, check };
+    }
+    return this.#check.check;
   }
 
   /**

@@ -104,6 +104,11 @@ export class Door {
     return this.#decoding;
   }
 
+  /** Runs model work (a liveness pass) in the inference queue, between the door's own jobs. */
+  inQueue<T>(job: () => Promise<T>): Promise<T> {
+    return this.deps.queue.run(job);
+  }
+
   /** Subscribes to final decisions (the activity log, the door hardware, metrics); returns the unsubscribe. */
   onDecision(listener: DecisionListener): () => void {
     this.#listeners.add(listener);

@@ -6,6 +6,14 @@ import type { Box } from '../vision/types.js';
 import type { Door } from './door.js';
 import { KofNJudge, type JudgeOptions, type KofN, type Observation, type Verdict } from './kofn-judge.js';
 import { ServiceError } from '../service/errors.js';
+import { LivenessSession, type FrameObservation, type LivenessVerdict, type PadSettings } from '../pad/index.js';
+import type { DetectedFace, RgbImage } from '../vision/types.js';
+
+/** The liveness check of a kiosk (src/pad): its settings and the per-frame analysis (in the model queue). */
+export interface LivenessCheck {
+  settings: PadSettings;
+  analyze(img: RgbImage, face: DetectedFace, t: number): Promise<FrameObservation>;
+}
 
 export type KioskStateName = 'look' | 'adjust' | 'checking' | 'granted' | 'denied' | 'offline' | 'busy' | 'camera_error';
 
@@ -31,6 +39,8 @@ export interface StationOptions {
   onVerdict?: (v: Exclude<Verdict, { kind: 'pending' }>) => void;
   /** Why the door cannot open now (fail-secure: the model, gallery or camera in error), or null. */
   doorBlocked?: () => string | null;
+  /** The liveness check when the settings require one (null: a grant needs no liveness). */
+  liveness?: () => Promise<LivenessCheck | null>;
 }
 
 /** Frame errors that mean the camera sends something we cannot read, not that the box is broken. */
@@ -38,6 +48,8 @@ const CAMERA_ERRORS: readonly string[] = ['corrupt_image', 'unsupported_media', 
 
 export class KioskStation {
   readonly judge: KofNJudge;
+  /** One person's liveness evidence, frame after frame; rebuilt when the settings change. */
+  #liveness: { session: LivenessSession; settings: PadSettings } | null = null;
 
   constructor(
     private readonly door: Door,
@@ -64,6 +76,7 @@ export class KioskStation {
       return { state, message: f.advice ?? 'Not in service', detail: 'No face model is loaded: recognition is off', box: f.box, progress: null };
     }
     const o = f.outcome;
+    const live = await this.#livenessOf(f.analysis.image, f.analysis.faces[0]?.face, now);
     const observation: Observation =
       o.decision === 'no_face'
         ? { kind: 'no_face' }
@@ -73,7 +86,18 @@ export class KioskStation {
             ? { kind: 'unknown', score: o.score }
             : { kind: 'unusable' };
     const rule = this.opts.rule();
-    const v = this.judge.observe(observation, now, rule);
+    let v = this.judge.observe(observation, now, rule);
+    if (v.kind === 'granted' && live && live.state !== 'live') {
+      if (live.state === 'undecided') {
+        // Recognised, but not yet shown to be a live person: the decision waits, and the screen asks.
+        this.judge.forget();
+        const ask = live.promptText ? `${live.promptText[0]!.toUpperCase()}${live.promptText.slice(1)}` : 'Hold still…';
+        return { state: 'checking', message: ask, detail: 'Checking that a real person is at the door', box: f.box, progress: null };
+      }
+      // Gave up: a photo or a screen, as far as the check can tell. Turned away, and logged so.
+      v = this.judge.overrule() ?? v;
+      this.#liveness?.session.reset();
+    }
     if (v.kind !== 'pending') {
       this.opts.onVerdict?.(v);
       const granted = v.kind === 'granted';
@@ -83,13 +107,14 @@ export class KioskStation {
           door: `kiosk (${this.opts.source})`,
           decision: granted ? 'granted' : 'denied',
           claim: null,
-          identity: granted ? { id: v.identityId, name: v.name } : null,
+          identity: v.kind === 'granted' ? { id: v.identityId, name: v.name } : null,
           score: v.score,
           // The threshold of the deciding frame (a person's own threshold when they have one).
           threshold: o.threshold,
           metric: o.metric,
           modelId: o.modelId,
           detail: `${v.frames} of the last ${rule.n} frames`,
+          ...(live ? { liveness: { passed: live.state === 'live', method: live.method, score: live.score } } : {}),
         },
         bytes[0] === 0xff && bytes[1] === 0xd8 ? bytes : f.analysis.image,
       );
@@ -101,6 +126,18 @@ export class KioskStation {
     if (observation.kind === 'no_face') return { state: 'look', message: 'Look at the camera', detail: null, box: null, progress: null };
     if (f.advice) return { state: 'adjust', message: f.advice, detail: null, box: f.box, progress: null };
     return { state: 'checking', message: 'Hold still…', detail: null, box: f.box, progress: { have: v.have, need: v.need } };
+  }
+
+  /** This frame's liveness verdict, or null when the settings require none. */
+  async #livenessOf(img: RgbImage, face: DetectedFace | undefined, now: number): Promise<LivenessVerdict | null> {
+    const check = await this.opts.liveness?.();
+    if (!check) {
+      this.#liveness = null;
+      return null;
+    }
+    if (this.#liveness?.settings !== check.settings) this.#liveness = { session: new LivenessSession(check.settings), settings: check.settings };
+    const obs = face ? await check.analyze(img, face, now) : { t: now, face: null };
+    return this.#liveness.session.push(obs);
   }
 
   #decisionView(v: Exclude<Verdict, { kind: 'pending' }>, box: Box | null = null): KioskView {

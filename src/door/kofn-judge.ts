@@ -45,6 +45,19 @@ export class KofNJudge {
     return undefined;
   }
 
+  /** Takes back a decision and its votes: the liveness check has not let it stand yet. */
+  forget(): void {
+    this.#decided = undefined;
+    this.#votes = [];
+  }
+
+  /** Turns the decision on screen into a denial (the liveness check gave up on it); returns it. */
+  overrule(): Exclude<Verdict, { kind: 'pending' }> | undefined {
+    const d = this.#decided;
+    if (d) this.#decided = { kind: 'denied', score: d.score, frames: d.frames, until: d.until };
+    return this.#decided;
+  }
+
   observe(o: Observation, now: number, rule: KofN): Verdict {
     const active = this.cooling(now);
     if (active) return active;

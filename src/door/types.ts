@@ -83,6 +83,8 @@ export interface DoorDecision {
   modelId: string;
   /** How it was reached, for the log ("2 of the last 3 frames"). */
   detail?: string;
+  /** The liveness check, when the kiosk required one. */
+  liveness?: { passed: boolean; method: string | null; score: number };
 }
 
 export interface IdentifyCandidate extends IdentityRef {

@@ -2,6 +2,7 @@
 // kept, the camera. Strict objects: a typo in a settings patch is an error, not an ignored key.
 import { z } from 'zod';
 import { ActuationConfigSchema } from '../actuation/config.js';
+import { PadSettingsSchema } from '../pad/config.js';
 
 export const MetricSchema = z.enum(['cosine', 'euclidean']);
 
@@ -52,6 +53,8 @@ export const SettingsSchema = z.strictObject({
   activityCap: z.int().min(10).max(1_000_000).default(5000),
   /** What opens the door on a grant: signed webhook, MQTT, relay command (docs/door-actuation.md); none by default. */
   door: ActuationConfigSchema,
+  /** Presentation-attack detection at the kiosk: off by default (docs/pad.md has its error rates). */
+  liveness: PadSettingsSchema.prefault({}),
 });
 export type Settings = z.output<typeof SettingsSchema>;
 

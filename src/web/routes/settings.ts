@@ -31,6 +31,8 @@ const SettingsForm = z
     cameraSource: z.string().trim().min(1).max(256),
     keepCrops: Checkbox,
     keepSnapshots: Checkbox,
+    requireLiveness: Checkbox,
+    livenessMode: z.enum(['active', 'both', 'passive']).default('active'),
   })
   .refine((v) => v.k <= v.n, { message: 'k must not exceed n', path: ['k'] })
   .refine((v) => (v.metric === 'cosine' ? v.threshold >= -1 && v.threshold <= 1 : v.threshold >= 0 && v.threshold <= 2), {
@@ -125,6 +127,7 @@ export function settingsRoutes(deps: AppDeps): Hono<WebEnv> {
         camera: { source: v.cameraSource },
         keepCrops: v.keepCrops,
         keepSnapshots: v.keepSnapshots,
+        liveness: { requireLiveness: v.requireLiveness, mode: v.livenessMode },
       });
     } catch (err) {
       if (!isServiceError(err)) throw err;
