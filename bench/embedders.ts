@@ -2,6 +2,7 @@
 // same thread, same backend, same real aligned crops (glint), one face at a time and batched.
 // This is issue 8's speed target: ours must embed at least twice as many faces per second.
 //   npm run bench -- embedders [--model DIR] [--seconds 8] [--batch 8] [--rounds 5]
+import { fmt, type BenchSummary } from './summary.js';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +42,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-export async function run(args: string[]): Promise<void> {
+export async function run(args: string[]): Promise<BenchSummary> {
   const { values } = parseArgs({
     args,
     options: { model: { type: 'string', default: 'models/facegate-default' }, seconds: { type: 'string', default: '8' }, batch: { type: 'string', default: '8' }, rounds: { type: 'string', default: '5' } },
@@ -73,4 +74,12 @@ export async function run(args: string[]): Promise<void> {
     console.log(`| ${name} | ${o.toFixed(1)} | ${(1000 / o).toFixed(1)} | ${t.toFixed(1)} | ${(1000 / t).toFixed(1)} | ${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}) |`);
   }
   net.dispose();
+  return {
+    figures: rows.map(({ name, ours, theirs }) => ({
+      what: `embeddings per second (aligned crops, ${name}; face-api: its recognizer)`,
+      ours: fmt(median(ours)),
+      peer: fmt(median(theirs)),
+      command: 'npm run bench -- embedders',
+    })),
+  };
 }

@@ -1,6 +1,7 @@
 // `npm run bench -- engine [--quick] [--backends wasm,cpu] [--variants ...] [--sizes 112,224] [--workers 1,2]`
 // Forward img/s (batch 1 and 32) and training img/s (forward + backward + Adam) per backend,
 // variant, input size and worker count. Synthetic pixels: speed does not depend on content.
+import type { BenchSummary } from './summary.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { parseArgs } from 'node:util';
 import { initBackend, type BackendName } from '../src/engine/backend.js';
@@ -57,7 +58,7 @@ async function trainRate(variant: Variant, size: number, workers: number, backen
   return rate;
 }
 
-export async function run(argv: string[]): Promise<void> {
+export async function run(argv: string[]): Promise<BenchSummary> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -98,6 +99,16 @@ export async function run(argv: string[]): Promise<void> {
     }
   }
   console.table(rows);
+  // The training speed the README quotes: MobileFaceNet at 112 px on WASM, every worker count measured.
+  const mfn = rows.find((r) => r.backend === 'wasm' && r.variant === 'mobilefacenet' && r.size === 112);
+  const cmd = `npm run bench -- engine ${argv.join(' ')}`.trim();
+  return {
+    figures: mfn
+      ? Object.entries(mfn)
+          .filter(([k]) => k.startsWith('train '))
+          .map(([k, v]) => ({ what: `training img/s, MobileFaceNet 112 px, WASM, ${k.replace(/^train (\d+)w img\/s$/, '$1 worker(s)')}`, ours: String(v), command: cmd }))
+      : [],
+  };
 }
 
 /** Switches backend inside one bench process (the first init also loads gradients/kernels). */

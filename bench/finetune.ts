@@ -3,6 +3,7 @@
 // models folder, so nothing of the real box changes. Prints per-phase seconds and the before/after
 // table. Needs the base model's data (prepared crops or the raw photos under ../shared/data/train).
 //   npm run bench -- finetune [--model DIR] [--epochs N] [--replay N]
+import { fmt, type BenchSummary } from './summary.js';
 import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,7 +36,7 @@ async function candidates(): Promise<{ name: string; files: string[] }[]> {
   return out;
 }
 
-export async function run(args: string[]): Promise<void> {
+export async function run(args: string[]): Promise<BenchSummary | void> {
   const backend = await initBackend();
   const source = path.resolve(arg(args, 'model') ?? new ModelRegistry(MODELS_ROOT).activeDir());
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-bench-finetune-'));
@@ -70,6 +71,12 @@ export async function run(args: string[]): Promise<void> {
     console.log(report.table);
     for (const r of report.reasons) console.log(`- ${r}`);
     console.log(`target <= 600 s end to end: ${report.seconds <= 600 ? 'met' : 'NOT met'} (${report.seconds.toFixed(0)} s)`);
+    return {
+      figures: [
+        { what: `finetune on site, end to end, minutes (${enrolled} people x 5 photos)`, ours: fmt(report.seconds / 60), command: 'npm run bench -- finetune' },
+        { what: 'finetune tail training, samples/s (one thread)', ours: fmt(report.trainSamplesPerSecond, 0), command: 'npm run bench -- finetune' },
+      ],
+    };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

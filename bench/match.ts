@@ -6,6 +6,7 @@
 //   npm run bench -- match [--sizes 1000,10000,100000,1000000] [--dim 128] [--per-identity 5]
 //                          [--queries N] [--rerank-int8 N] [--rerank-binary N] [--genuine-cos 0.6]
 // (rerank defaults: defaultRerank() in src/match/search-index.ts)
+import type { BenchSummary } from './summary.js';
 import { MatchIndex, defaultRerank, type Coarse } from '../src/match/search-index.js';
 import { identify, type IdentifyResult } from '../src/match/identify.js';
 import { dotRows, dotRowsBatch } from '../src/match/matvec.js';
@@ -61,7 +62,7 @@ interface Row {
   'extra MB': string;
 }
 
-export async function run(args: string[]): Promise<void> {
+export async function run(args: string[]): Promise<BenchSummary> {
   const sizes = arg(args, 'sizes', '1000,10000,100000,1000000').split(',').map(Number);
   // 128: the shipped model's embedding size (512 for models trained here with the seed's defaults).
   const dim = Number(arg(args, 'dim', '128'));
@@ -148,4 +149,16 @@ export async function run(args: string[]): Promise<void> {
   }
   console.log('ms per query:');
   console.table(rows);
+  const command = `npm run bench -- match --sizes ${sizes.join(',')}`;
+  return {
+    figures: sizes.flatMap((n) => {
+      const size = n.toLocaleString('en');
+      const exact = rows.find((r) => r.templates === size && r.method === 'float32 exact');
+      const int8 = rows.find((r) => r.templates === size && r.method.startsWith('int8'));
+      return [
+        ...(exact ? [{ what: `1:N search, ${size} templates (${dim}-d), exact, p50 ms`, ours: exact.p50, command }] : []),
+        ...(int8 ? [{ what: `1:N search, ${size} templates, int8 + re-rank, p50 ms (recall@1 ${int8['recall@1 genuine']})`, ours: int8.p50, command }] : []),
+      ];
+    }),
+  };
 }
