@@ -1,5 +1,6 @@
 // Vision pipeline speed on 640x480 camera-like frames: decode, detect, landmarks, align, quality,
-// per detector: wall-clock p50 / p95 / min, and the main thread's own CPU time per frame (from
+// and tracking the found faces into the next frame (a camera loop's FaceDetector.track), per
+// detector: wall-clock p50 / p95 / min, and the main thread's own CPU time per frame (from
 // /proc/thread-self/stat: on a shared machine wall time includes waiting for a core, this does
 // not). `npm run bench -- vision [--iters N] [--kinds fast,accurate] [--sizes 128,192]`
 import { readFileSync, readdirSync } from 'node:fs';
@@ -105,7 +106,9 @@ export async function run(args: string[]): Promise<void> {
   const rows: string[][] = [];
   for (const cfg of configs) {
     const det = await createFaceDetector({ kind: cfg.kind, passes: cfg.size ? [{ size: cfg.size, maxAspect: 4 / 3 }] : undefined });
-    const st: Record<string, Sample[]> = { decode: [], detect: [], landmarks: [], align: [], 'align (sharp affine)': [], quality: [], 'frame -> crop': [], 'jpeg -> crop + quality': [] };
+    const st: Record<string, Sample[]> = {
+      decode: [], detect: [], landmarks: [], 'track (camera loop: mesh only)': [], align: [], 'align (sharp affine)': [], quality: [], 'frame -> crop': [], 'jpeg -> crop + quality': [],
+    };
     let faces = 0, alignDiff = 0, alignN = 0;
     const tensorsBefore = tf.memory().numTensors;
     // Warm-up pass: first calls compile wasm kernels and allocate.
@@ -119,6 +122,11 @@ export async function run(args: string[]): Promise<void> {
         const share = sdet.wall > 0 ? sdet.cpu / sdet.wall : 1;
         st.detect!.push({ wall: lt.detect ?? 0, cpu: (lt.detect ?? 0) * share });
         st.landmarks!.push({ wall: lt.landmarks ?? 0, cpu: (lt.landmarks ?? 0) * share });
+        if (found.length && det.track) {
+          // The same frame again as the next one of a camera loop: the faces tracked, no box detector.
+          const [, strk] = await timedAsync(() => det.track!(img, found));
+          st['track (camera loop: mesh only)']!.push(strk);
+        }
         const main = found.sort((a, b) => b.box.width - a.box.width)[0];
         let sa: Sample = { wall: 0, cpu: 0 }, sq: Sample = { wall: 0, cpu: 0 };
         if (main) {

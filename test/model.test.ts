@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.js';
 import { FaceNet, cosineSimilarity, euclideanDistance } from '../src/model/facenet.js';
 import { defaultMeta, loadModel, saveModel } from '../src/model/io.js';
+import { DEFAULT_MODEL_DIR } from '../src/config/index.js';
 import { readCrop } from '../src/train/validate.js';
 
 await initBackend({ quiet: true });
@@ -17,6 +18,8 @@ test('both variants give unit-norm 512-d embeddings; MobileFaceNet has the publi
   for (const variant of ['efficientfr', 'mobilefacenet'] as const) {
     const net = FaceNet.create({ variant, inputSize: 112 });
     const x = tf.randomUniform([2, 112, 112, 3], 0, 255) as tf.Tensor4D;
+    // The first embed folds BatchNorm into the convolutions once (kept with the parameters).
+    tf.dispose(net.embed(x));
     const before = tf.memory().numTensors;
     const e = net.embed(x);
     assert.deepEqual(e.shape, [2, 512]);
@@ -114,4 +117,35 @@ test('quantised model folders are smaller and embed real faces almost identicall
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('folded BatchNorm (inference) gives the unfolded embeddings of the shipped model, follows weight changes, and is freed with the net', async () => {
+  const { net } = await loadModel(DEFAULT_MODEL_DIR);
+  const ids = (await readdir(glint)).sort().slice(0, 6);
+  const imgs = await Promise.all(ids.map(async (id) => ({ data: await readCrop(path.join(glint, id, (await readdir(path.join(glint, id))).sort()[0]!), 112), width: 112, height: 112 })));
+  const embedBoth = async () => {
+    net.foldBatchNorm = false;
+    const plain = await net.embedCrops(imgs);
+    net.foldBatchNorm = true;
+    return { plain, folded: await net.embedCrops(imgs) };
+  };
+  const minCos = (a: Float32Array[], b: Float32Array[]) => Math.min(...a.map((v, i) => cosineSimilarity(v, b[i]!)));
+  const first = await embedBoth();
+  assert.ok(minCos(first.folded, first.plain) > 1 - 1e-4, `folded vs unfolded: min cosine ${minCos(first.folded, first.plain)}`);
+  // A training step or an import assigns new values: the folded copies must follow, not go stale.
+  const bn = [...net.params.buffers.entries()].find(([n]) => n === 'block2.0.dw.bn.moving_var')!;
+  const gamma = net.params.trainable.get('block2.0.dw.bn.gamma')!;
+  tf.tidy(() => {
+    bn[1].assign(tf.mul(bn[1], 2.5));
+    gamma.assign(tf.mul(gamma, -0.7));
+  });
+  const changed = await embedBoth();
+  assert.ok(minCos(changed.folded, changed.plain) > 1 - 1e-4, `after assign: min cosine ${minCos(changed.folded, changed.plain)}`);
+  assert.ok(minCos(changed.folded, first.folded) < 0.999, 'the change reached the folded path');
+  const before = tf.memory().numTensors;
+  await net.embedCrops(imgs);
+  assert.equal(tf.memory().numTensors, before, 'folded once per weights, not per call');
+  const vars = net.params.all().length;
+  net.dispose();
+  assert.ok(tf.memory().numTensors <= before - vars, 'dispose frees the folded copies with the variables');
 });

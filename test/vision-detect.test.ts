@@ -23,6 +23,8 @@ import {
   warpAffine,
 } from '../src/vision/index.js';
 import type { Affine } from '../src/vision/warp.js';
+import { GraphModel } from '../src/vision/graph-model.js';
+import { modelPath } from '../src/vision/models.js';
 
 const DATA = new URL('../../shared/data/', import.meta.url);
 const data = (rel: string) => fileURLToPath(new URL(rel, DATA));
@@ -228,4 +230,61 @@ test('assessQuality thresholds come from the config object', async () => {
   const strict2 = assessQuality(img, face, [face], { minSharpness: 1e9 });
   assert.deepEqual(strict2.reasons, [{ code: 'blurry', message: 'Hold still' }]);
   assert.equal(DEFAULT_QUALITY_CONFIG.maxYawDeg, 25);
+});
+
+test('the compiled graph executor frees every intermediate, keeps the caller\'s input, and cleans up when a kernel throws', async () => {
+  const model = await GraphModel.load(modelPath('blazeface'));
+  try {
+    const x = tf.randomUniform([1, 160, 160, 3], -1, 1);
+    const first = model.execute(x);
+    const before = tf.memory().numTensors;
+    const again = model.execute(x);
+    assert.equal(tf.memory().numTensors, before + again.length, 'only the outputs are new');
+    assert.equal(again.length, 4);
+    for (let i = 0; i < again.length; i++) {
+      assert.deepEqual(again[i]!.shape, first[i]!.shape);
+      assert.deepEqual(Array.from(again[i]!.dataSync()), Array.from(first[i]!.dataSync()), 'deterministic');
+    }
+    assert.ok(!x.isDisposed, 'the input stays the caller\'s');
+    tf.dispose([...first, ...again]);
+    // Four channels: the stem conv's filter has three; the half-run graph leaves nothing behind.
+    const bad = tf.zeros([1, 160, 160, 4]);
+    const n = tf.memory().numTensors;
+    assert.throws(() => model.execute(bad));
+    assert.equal(tf.memory().numTensors, n);
+    tf.dispose([x, bad]);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('camera loop: the previous frame\'s face is tracked by the mesh alone, as placed as a fresh detection; a lost face says so', async () => {
+  const tensors = tf.memory().numTensors;
+  const base = await decodeImage(await sharp(data('small/examples/extra/obama/obama-480p.jpg')).resize(640, 480, { fit: 'cover' }).jpeg().toBuffer());
+  // The frame with its content moved by whole pixels (black where it came in from outside).
+  const still = async (dx: number, dy: number) => warpAffine(base, [1, 0, -dx, 0, 1, -dy], 640, 480);
+  const first = await extractFaces(await still(0, 0), { detector: fast });
+  assert.equal(first.tracked, false);
+  const subject = first.faces[0]!.face;
+  // The person moves 12 px right and 8 down between frames.
+  const moved = await still(12, 8);
+  const tracked = await extractFaces(moved, { detector: fast, previous: first.faces.map((f) => f.face) });
+  assert.equal(tracked.tracked, true);
+  assert.equal(fast.lastTimings?.detect, 0, 'no box detection ran');
+  const fresh = await extractFaces(moved, { detector: fast });
+  assert.equal(tracked.faces.length, fresh.faces.length);
+  // Where each landmark lands in the fresh detection's 112 px crop.
+  const m = alignmentTransform(fresh.faces[0]!.face.landmarks, 112);
+  tracked.faces[0]!.face.landmarks.forEach((p, k) => {
+    const a = applyAffine(m, p), b = applyAffine(m, fresh.faces[0]!.face.landmarks[k]!);
+    assert.ok(Math.hypot(a[0] - b[0], a[1] - b[1]) < 2, `landmark ${k}: ${a} vs ${b}`);
+  });
+  assert.ok(Math.abs(tracked.faces[0]!.face.box.x - subject.box.x - 12) < 4, 'the box followed');
+  assert.deepEqual(tracked.faces[0]!.quality.reasons.map((r) => r.code), fresh.faces[0]!.quality.reasons.map((r) => r.code));
+  // Nobody there any more: the track is lost and the frame is detected afresh (no face).
+  const empty = await sharp({ create: { width: 640, height: 480, channels: 3, background: '#505050' } }).jpeg().toBuffer();
+  assert.equal(await fast.track!(await decodeImage(empty), [subject]), undefined);
+  const gone = await extractFaces(empty, { detector: fast, previous: [subject] });
+  assert.deepEqual([gone.tracked, gone.faces.length], [false, 0]);
+  assert.equal(tf.memory().numTensors, tensors, 'no tensors left behind');
 });

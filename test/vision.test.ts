@@ -144,6 +144,20 @@ test('warps: a whole-pixel shift moves pixels exactly; area resize keeps the mea
   assert.ok(Math.abs(mean(small) - mean(img)) < 0.5, 'area resampling keeps the mean brightness');
 });
 
+test('whole-pixel area resize (the detector\'s 640x480 -> 160x160, a padded 16:9 frame) equals the general area taps', async () => {
+  const src = data('small/examples/extra/obama/obama-480p.jpg');
+  for (const [W, H] of [[640, 480], [1280, 720]] as const) {
+    const img = await decodeImage(await sharp(src).resize(W, H, { fit: 'cover' }).jpeg().toBuffer());
+    // As BlazeFace.prepare: the frame padded (black) to 4:3 and centred, then 160x160. The -0 offset
+    // the centring gives on a 4:3 frame must take the whole-pixel path too.
+    const h = W / (4 / 3), sx = W / 160, sy = h / 160, oy = -(h - H) / 2;
+    const fast = resizeArea(img, 160, 160, sx, sy, -0, oy);
+    // A sub-pixel nudge takes the general float-tap path over the same spans.
+    const general = resizeArea(img, 160, 160, sx, sy, 1e-9, oy + 1e-9);
+    assert.equal(meanAbsDiff(fast.data, general.data), 0, `${W}x${H}`);
+  }
+});
+
 test('photometrics: darker, flatter and blurrier copies of a real face score lower', async () => {
   const crop = await decodeImage(data('train/glint/' + (await firstGlint())));
   const variant = async (f: (s: Sharp) => Sharp) => {

@@ -29,6 +29,12 @@ function buildBackbone(ps: ParamStore, cfg: ModelConfig): Backbone {
 export class FaceNet {
   readonly params: ParamStore;
   private backbone: Backbone;
+  /**
+   * Inference (embed, trunkFeatures) with BatchNorm folded into the convolutions and each
+   * conv + bias + activation as one fused kernel (ForwardContext.folded). Off only to compare
+   * against the unfolded graph (bench, tests); training never uses it.
+   */
+  foldBatchNorm = true;
 
   constructor(readonly config: ModelConfig, seed = 1) {
     this.params = new ParamStore(seed);
@@ -75,7 +81,7 @@ export class FaceNet {
 
   /** Frozen-trunk features of uint8-range RGB images (inference mode). */
   trunkFeatures(images: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => this.backbone.trunk(this.preprocess(images), { training: false }));
+    return tf.tidy(() => this.backbone.trunk(this.preprocess(images), { training: false, folded: this.foldBatchNorm }));
   }
 
   /** Raw embeddings from trunk features. */
@@ -91,7 +97,7 @@ export class FaceNet {
 
   /** Inference: uint8-range RGB images -> L2-normalised embeddings [N, embeddingSize]. */
   embed(images: tf.Tensor4D): tf.Tensor2D {
-    return tf.tidy(() => l2Normalize(this.forward(this.preprocess(images), { training: false })));
+    return tf.tidy(() => l2Normalize(this.forward(this.preprocess(images), { training: false, folded: this.foldBatchNorm })));
   }
 
   /** Embeds RGB crops (HWC uint8) in batches; returns one Float32Array per crop. */
@@ -102,6 +108,13 @@ export class FaceNet {
       const chunk = crops.slice(i, i + batchSize);
       const emb = tf.tidy(() => {
         const size = this.config.inputSize;
+        // Crops of the input size (the aligner's 112) go in as one tensor, no per-crop resize ops.
+        if (chunk.every((c) => c.width === size && c.height === size)) {
+          const per = size * size * 3;
+          const data = new Float32Array(per * chunk.length);
+          chunk.forEach((c, k) => data.set(c.data.subarray(0, per), k * per));
+          return this.embed(tf.tensor4d(data, [chunk.length, size, size, 3]));
+        }
         const batch = tf.stack(chunk.map((c) => tf.image.resizeBilinear(tf.tensor3d(c.data, [c.height, c.width, 3], 'float32'), [size, size], true)));
         return this.embed(batch as tf.Tensor4D);
       });

@@ -48,7 +48,7 @@ export class MobileFaceNet {
   private gdc: ConvBnAct;
   private linear: Conv2d;
   private bn: BatchNorm;
-  constructor(ps: ParamStore, cfg: ModelConfig) {
+  constructor(private readonly ps: ParamStore, cfg: ModelConfig) {
     const w = (c: number) => Math.max(8, Math.round(c * cfg.width));
     const pad3: Padding = cfg.padding === 'symmetric' ? 1 : 'same';
     this.stem = new ConvBnAct(ps, 'stem', 3, w(64), 3, 2, 'prelu', false, pad3);
@@ -109,6 +109,16 @@ export class MobileFaceNet {
   tail(h: tf.Tensor4D, ctx: ForwardContext): tf.Tensor2D {
     for (const b of this.blocks.slice(this.tailStart)) h = b.forward(h, ctx);
     h = this.gdc.forward(this.head.forward(h, ctx), ctx);
+    if (ctx.folded && !ctx.training) {
+      // The embedding BN folded into the 1x1 linear conv: one fused kernel with a bias.
+      const [filter, bias] = this.ps.derived('embedding.folded', [this.linear.w, ...this.bn.statistics], () => {
+        const { scale, shift } = this.bn.foldedScaleShift();
+        return [tf.mul(this.linear.w, scale), shift];
+      }) as [tf.Tensor4D, tf.Tensor1D];
+      const e = tf.fused.conv2d({ x: h, filter, strides: 1, pad: 'valid', bias });
+      if (ctx.macs) ctx.macs.count += (e.size / e.shape[0]) * h.shape[3];
+      return tf.reshape(e, [e.shape[0], e.shape[3]]) as tf.Tensor2D;
+    }
     const e = this.linear.forward(h, ctx);
     return this.bn.forward(tf.reshape(e, [e.shape[0], e.shape[3]]) as tf.Tensor2D, ctx);
   }

@@ -15,6 +15,12 @@ export interface ExtractOptions {
   limits?: Partial<DecodeLimits>;
   /** Keep at most this many faces (most prominent first). */
   maxFaces?: number;
+  /**
+   * Camera loop: the faces of this camera's previous frame. When the detector can track and finds
+   * every one of them again, the box detector is skipped (FaceDetector.track); otherwise the frame
+   * is detected afresh. New faces are only found by a fresh detection.
+   */
+  previous?: readonly DetectedFace[];
 }
 
 export interface ExtractedFace {
@@ -29,6 +35,8 @@ export interface ExtractResult {
   image: RgbImage;
   /** Milliseconds per stage: decode, detect, align, quality, total. */
   timings: Record<string, number>;
+  /** The faces were tracked from `previous` (no box detection ran). */
+  tracked: boolean;
 }
 
 const shared = new Map<DetectorKind, Promise<FaceDetector>>();
@@ -61,7 +69,8 @@ export async function extractFaces(input: Buffer | Uint8Array | string | RgbImag
   const image = isRgbImage(input) ? input : await decodeImage(input, opts.limits);
   const t1 = performance.now();
   const detector = opts.detector ?? (await sharedDetector(opts.kind ?? 'fast'));
-  const all = await detector.detect(image);
+  const tracked = opts.previous?.length && detector.track ? await detector.track(image, opts.previous) : undefined;
+  const all = tracked ?? (await detector.detect(image));
   const t2 = performance.now();
   const ranked = all
     .map((face) => ({ face, p: prominence(face, image) }))
@@ -82,5 +91,6 @@ export async function extractFaces(input: Buffer | Uint8Array | string | RgbImag
     faces,
     image,
     timings: { decode: t1 - t0, detect: t2 - t1, align: t3 - t2, quality: t4 - t3, total: t4 - t0 },
+    tracked: tracked !== undefined,
   };
 }

@@ -32,7 +32,12 @@ export interface DetectedFace {
 export interface FaceDetector {
   readonly kind: DetectorKind;
   detect(img: RgbImage): Promise<DetectedFace[]>;
-  /** Milliseconds spent in the last detect(): 'detect' (boxes) and 'landmarks' (mesh). */
+  /**
+   * Camera loop (optional): the previous frame's faces found again without the box detector;
+   * undefined when one was lost. See MeshFaceDetector.track in detector.ts.
+   */
+  track?(img: RgbImage, previous: readonly DetectedFace[]): Promise<DetectedFace[] | undefined>;
+  /** Milliseconds spent in the last detect() or track(): 'detect' (boxes) and 'landmarks' (mesh). */
   readonly lastTimings?: Readonly<Record<string, number>>;
   dispose(): void;
 }

@@ -107,6 +107,7 @@ export function resizeArea(img: RgbImage, outW: number, outH: number, sx: number
     // Enlarging: plain bilinear; dst pixel centre u maps to continuous ox + (u + 0.5) * sx.
     return warpAffine(img, [sx, 0, ox + 0.5 * sx - 0.5, 0, sy, oy + 0.5 * sy - 0.5], outW, outH, 0);
   }
+  if (Number.isInteger(sx) && Number.isInteger(sy) && Number.isInteger(ox) && Number.isInteger(oy)) return resizeBoxInt(img, outW, outH, sx | 0, sy | 0, ox | 0, oy | 0);
   const { data, width: W, height: H } = img;
   const tx = areaTaps(W, outW, sx, ox);
   const ty = areaTaps(H, outH, sy, oy);
@@ -147,29 +148,86 @@ export function resizeArea(img: RgbImage, outW: number, outH: number, sx: number
   return { data: out, width: outW, height: outH };
 }
 
-/** Averages k x k blocks of the region [x0, x0+w) x [y0, y0+h). */
+/**
+ * resizeArea for whole-pixel factors and offsets (a 640x480 frame to the detector's 160x160 is
+ * 4 x 3 blocks): integer sums of each block, pixels outside the image counting as black. The
+ * general path's float taps took 2.6 ms on that frame, this 1.25 ms, with the same bytes out
+ * (test/vision.test.ts; in principle an exact half could round apart by float error).
+ */
+function resizeBoxInt(img: RgbImage, outW: number, outH: number, kx: number, ky: number, ox: number, oy: number): RgbImage {
+  // Callers pass small integers (| 0: a -0 offset, which the detector's centring gives, is a
+  // double to V8 and made every index below float arithmetic, 1.8 ms instead of 1.25).
+  const { data, width: W, height: H } = img;
+  const out = new Uint8Array(outW * outH * 3);
+  const acc = new Uint32Array(outW * 3);
+  const inv = 1 / (kx * ky);
+  // Output columns [u0, u1) have their whole block inside the image: the loop without clipping.
+  const u0 = Math.min(outW, Math.max(0, Math.ceil(-ox / kx)));
+  const u1 = Math.max(u0, Math.min(outW, Math.floor((W - ox) / kx)));
+  for (let v = 0; v < outH; v++) {
+    acc.fill(0);
+    const ya = Math.max(0, oy + v * ky), yb = Math.min(H, oy + (v + 1) * ky);
+    for (let y = ya; y < yb; y++) {
+      const row = y * W * 3;
+      for (let u = 0; u < outW; u++) {
+        let xa = ox + u * kx, xb = xa + kx;
+        if (u < u0 || u >= u1) {
+          xa = Math.max(0, xa);
+          xb = Math.min(W, xb);
+        }
+        let r = 0, g = 0, b = 0;
+        for (let p = row + xa * 3, end = row + xb * 3; p < end; p += 3) {
+          r += data[p]!;
+          g += data[p + 1]!;
+          b += data[p + 2]!;
+        }
+        acc[u * 3] += r;
+        acc[u * 3 + 1] += g;
+        acc[u * 3 + 2] += b;
+      }
+    }
+    const o = v * outW * 3;
+    for (let i = 0; i < outW * 3; i++) out[o + i] = acc[i]! * inv + 0.5;
+  }
+  return { data: out, width: outW, height: outH };
+}
+
+/**
+ * Averages k x k blocks of the region [x0, x0+w) x [y0, y0+h). One pass per output pixel over
+ * its block (k = 2, the common case for faces of 200-400 px, unrolled): a 480 x 556 region at
+ * k = 2 took 1.9 ms with per-row accumulators, 0.56 ms so; the same rounding, the same bytes.
+ */
 export function boxDownsample(img: RgbImage, k: number, x0 = 0, y0 = 0, w = img.width, h = img.height): RgbImage {
   const ow = Math.max(1, Math.floor(w / k));
   const oh = Math.max(1, Math.floor(h / k));
   const out = new Uint8Array(ow * oh * 3);
-  const acc = new Uint32Array(ow * 3);
-  const W = img.width;
+  const d = img.data;
+  const row = img.width * 3;
   const inv = 1 / (k * k);
-  for (let oy = 0; oy < oh; oy++) {
-    acc.fill(0);
-    for (let dy = 0; dy < k; dy++) {
-      const row = ((y0 + oy * k + dy) * W + x0) * 3;
-      for (let ox = 0; ox < ow; ox++) {
-        let p = row + ox * k * 3;
-        for (let dx = 0; dx < k; dx++, p += 3) {
-          acc[ox * 3] += img.data[p]!;
-          acc[ox * 3 + 1] += img.data[p + 1]!;
-          acc[ox * 3 + 2] += img.data[p + 2]!;
+  for (let oy = 0, o = 0; oy < oh; oy++) {
+    let p = ((y0 + oy * k) * img.width + x0) * 3;
+    if (k === 2) {
+      for (let ox = 0; ox < ow; ox++, p += 6, o += 3) {
+        const q = p + row;
+        out[o] = (d[p]! + d[p + 3]! + d[q]! + d[q + 3]!) * inv + 0.5;
+        out[o + 1] = (d[p + 1]! + d[p + 4]! + d[q + 1]! + d[q + 4]!) * inv + 0.5;
+        out[o + 2] = (d[p + 2]! + d[p + 5]! + d[q + 2]! + d[q + 5]!) * inv + 0.5;
+      }
+      continue;
+    }
+    for (let ox = 0; ox < ow; ox++, p += 3 * k, o += 3) {
+      let r = 0, g = 0, b = 0;
+      for (let dy = 0, q = p; dy < k; dy++, q += row) {
+        for (let dx = 0, t = q; dx < k; dx++, t += 3) {
+          r += d[t]!;
+          g += d[t + 1]!;
+          b += d[t + 2]!;
         }
       }
+      out[o] = r * inv + 0.5;
+      out[o + 1] = g * inv + 0.5;
+      out[o + 2] = b * inv + 0.5;
     }
-    const base = oy * ow * 3;
-    for (let i = 0; i < ow * 3; i++) out[base + i] = acc[i]! * inv + 0.5;
   }
   return { data: out, width: ow, height: oh };
 }
