@@ -288,8 +288,8 @@ test('gallery and activity show the enrolled person with a thumbnail; the CSV ex
   await download.saveAs(file);
   const { readFile } = await import('node:fs/promises');
   const csv = await readFile(file, 'utf8');
-  assert.match(csv, /^time,decision,decision_label,identity_id,name,score,metric,model_id,detail\r\n/);
-  assert.match(csv, new RegExp(`,enroll,Enrolled,i_[a-z0-9]+,${PERSON},`));
+  assert.match(csv, /^\uFEFFtime,decision,decision_label,door,identity_id,name,score,threshold,metric,model_id,liveness,liveness_method,liveness_score,snapshot,redacted,redacted_at,detail,id\r\n/);
+  assert.match(csv, new RegExp(`,enroll,Enrolled,,i_[a-z0-9]+,${PERSON},`));
 });
 
 test('no Content-Security-Policy violations, script errors or failed requests on any page', { skip: skipAll }, () => {

@@ -78,7 +78,7 @@ async function kioskDecision(kiosk: PageClient, f: { bytes: Buffer; type: string
   // The verdict is logged in the background: wait for its entry.
   for (let i = 0; i < 100; i++) {
     const e = service.activity({ limit: 1 })[0];
-    if (e && e.id !== logged && e.detail?.startsWith('kiosk')) return { decision: view.state, score: e.score, message: view.message };
+    if (e && e.id !== logged && e.door?.startsWith('kiosk')) return { decision: view.state, score: e.score, message: view.message };
     await sleep(20);
   }
   assert.fail('the kiosk verdict was not logged');

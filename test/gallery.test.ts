@@ -145,7 +145,7 @@ test('ids are checked before any path is built: traversal attempts are rejected'
   }
   assert.throws(() => g.cropPath({ identityId: newId('identity'), crop: '../../gallery.json' }), /invalid crop/);
   assert.throws(() => g.embedding('t_../x'), /invalid template id/);
-  assert.deepEqual((await walk(root)).sort(), ['g', 'g/activity.json', 'g/gallery.json', 'g/settings.json']);
+  assert.deepEqual((await walk(root)).sort(), ['g', 'g/gallery.json', 'g/settings.json'], 'the audit trail starts with its first record');
 });
 
 test('templates: validation, per-model matrix, cache invalidation, f16 storage', async () => {
@@ -304,7 +304,16 @@ test('deleting an identity erases every trace of it (right to erasure)', async (
   // Only the erased identity's data went.
   assert.deepEqual(await readFile(g.cropPath(kt)!), jpeg);
   assert.ok(await stat(gs.activity.snapshotPath(kept)!));
-  assert.deepEqual(gs.activity.query().map((e) => e.decision), ['unknown', 'match']);
+  // Their records stay, redacted (src/activity: the decision and its time, not who or how well).
+  assert.deepEqual(
+    gs.activity.query().map((e) => [e.decision, e.identityId, e.score, e.snapshot, e.redacted]),
+    [
+      ['unknown', null, 0.1, null, false],
+      ['match', keep.id, 0.8, kept.snapshot, false],
+      ['verify-reject', null, null, null, true],
+      ['match', null, null, null, true],
+    ],
+  );
   // Logging for a deleted identity cannot bring it back.
   await rejects(gs.activity.record({ decision: 'match', identityId: a.id }), 'NOT_FOUND');
   await rejects(gs.erase(a.id), 'NOT_FOUND');
@@ -318,10 +327,12 @@ test('open sweeps leftovers of an interrupted erasure or write', async () => {
   const [t] = await g.addTemplates(a.id, [tpl(vec(1, 0), { cropJpeg: jpeg })]);
   await gs.close();
   const ghost = newId('identity');
-  const act = JSON.parse(await readFile(path.join(dir, 'activity.json'), 'utf8'));
-  act.entries.push({ id: newId('activity'), time: new Date().toISOString(), decision: 'match', identityId: ghost, score: 1, metric: null, modelId: null, snapshot: null, detail: null });
-  act.lastSeen[ghost] = new Date().toISOString();
-  await writeFile(path.join(dir, 'activity.json'), JSON.stringify(act));
+  // A record and a last-seen time of someone whose erasure was cut short (the gallery went first).
+  const now = new Date().toISOString();
+  await mkdir(path.join(dir, 'audit'), { recursive: true });
+  const ghostRecord = { id: newId('activity'), time: now, decision: 'match', door: 'api', identityId: ghost, score: 1, threshold: 0.4, metric: null, modelId: null, liveness: null, snapshot: null, detail: null, redacted: false, redactedAt: null };
+  await writeFile(path.join(dir, 'audit', `audit-${now.slice(0, 10)}.jsonl`), JSON.stringify(ghostRecord) + '\n');
+  await writeFile(path.join(dir, 'audit', 'last-seen.json'), JSON.stringify({ format: 'facegate-last-seen', version: 1, lastSeen: { [ghost]: now } }));
   const leftovers = [
     path.join(dir, 'faces', ghost, `${newId('template')}.jpg`),
     path.join(dir, 'faces', a.id, `${newId('template')}.jpg`), // crop written, gallery write never happened
@@ -347,18 +358,26 @@ test('open sweeps leftovers of an interrupted erasure or write', async () => {
   assert.ok(await stat(fresh));
   assert.ok(await stat(notOurs));
   assert.ok(await stat(g2.cropPath(t)!));
-  assert.deepEqual(g2s.activity.query(), []);
+  assert.deepEqual(g2s.activity.query().map((e) => [e.decision, e.identityId, e.score, e.redacted]), [['match', null, null, true]], 'redacted, as the erasure would have');
+  assert.equal(g2s.activity.lastSeen(ghost), null);
+  assert.ok(!(await readFile(path.join(dir, 'audit', 'last-seen.json'), 'utf8')).includes(ghost));
 });
 
 test('a failed write (disk full) throws a clear error and changes nothing', async () => {
   const dir = await tmpDir();
   let full = false;
-  const io: FileIo = {
+  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+  const io: FileIo & { appendSynced(file: string, data: string): Promise<void> } = {
     ...nodeIo,
     async writeSynced(file, data) {
       if (!full) return nodeIo.writeSynced(file, data);
       await writeFile(file, typeof data === 'string' ? data.slice(0, 10) : data.subarray(0, 10)); // partial temp file
-      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      throw enospc();
+    },
+    // The audit trail's appends (src/activity/segments.ts).
+    async appendSynced(file, data) {
+      if (full) throw enospc();
+      await writeFile(file, data, { flag: 'a' });
     },
   };
   const gs = await Enrolled.open(dir, { io });
@@ -366,7 +385,9 @@ test('a failed write (disk full) throws a clear error and changes nothing', asyn
   const a = await g.addIdentity({ name: 'A' });
   await g.addTemplates(a.id, [tpl(vec(1, 0))]);
   const before = await readFile(g.file, 'utf8');
-  const beforeAct = await readFile(gs.activity.file, 'utf8');
+  await gs.activity.record({ decision: 'unknown' });
+  const trail = async () => Promise.all(gs.activity.files().map((f) => readFile(f, 'utf8')));
+  const beforeAct = await trail();
   const beforeSettings = await readFile(gs.settings.file, 'utf8');
   const listed = g.listIdentities();
 
@@ -377,12 +398,14 @@ test('a failed write (disk full) throws a clear error and changes nothing', asyn
   await rejects(gs.activity.record({ decision: 'match', identityId: a.id }), 'WRITE_FAILED');
   await rejects(gs.erase(a.id), 'WRITE_FAILED');
   assert.equal(await readFile(g.file, 'utf8'), before);
-  assert.equal(await readFile(gs.activity.file, 'utf8'), beforeAct);
+  assert.deepEqual(await trail(), beforeAct);
   assert.equal(await readFile(gs.settings.file, 'utf8'), beforeSettings);
   assert.deepEqual(g.listIdentities(), listed, 'memory unchanged too');
   assert.equal(gs.settings.get().metric, 'cosine');
   assert.equal(g.templates().length, 1);
-  assert.deepEqual((await walk(dir)).sort(), ['activity.json', 'gallery.json', 'settings.json'], 'no temp files or orphan crops');
+  // The two good writes rotated gallery.json into its backups (src/util/atomic-write.ts); the failed ones did not.
+  const audit = ['audit', ...gs.activity.files().map((f) => path.relative(dir, f)), path.join('audit', 'last-seen.json')];
+  assert.deepEqual((await walk(dir)).sort(), ['gallery.json', 'gallery.json.bak.1', 'gallery.json.bak.2', 'settings.json', ...audit].sort(), 'no temp files or orphan crops');
 
   full = false;
   await g.addIdentity({ name: 'B' });
@@ -431,7 +454,8 @@ test('activity log: newest first, filters, cap drops oldest with snapshots, last
   const g = gs.gallery;
   await gs.settings.update({ activityCap: 10, keepSnapshots: true });
   const a = await g.addIdentity({ name: 'A' });
-  const t0 = Date.parse('2024-05-01T10:00:00Z');
+  // An hour ago (a record older than settings.audit.retentionDays is refused), to the second.
+  const t0 = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
   const first = await gs.activity.record({ decision: 'unknown', score: 0.1, snapshotJpeg: jpeg, time: new Date(t0) });
   assert.ok(await stat(gs.activity.snapshotPath(first)!));
   await gs.activity.record({ decision: 'verify-reject', identityId: a.id, score: 0.2, time: new Date(t0 + 1000) });

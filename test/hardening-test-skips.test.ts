@@ -127,6 +127,12 @@ test('a fresh machine (no chromium, ffmpeg, systemd-analyze): the tests needing 
       ran: existsSync('/dev/video0') ? 3 : 4,
     },
     'test/browser.test.ts': { skipped: [], because: /^skipped: chromium and ffmpeg are not installed \(apt-get install chromium ffmpeg\)$/, ran: 0 },
+    'test/door-actuation.test.ts': {
+      skipped: ['a kiosk grant opens the door: a signed webhook and an MQTT decision on a real mosquitto; a stranger opens nothing'],
+      because: /^skipped: mosquitto is not installed \(apt-get install mosquitto\)$/,
+      ran: 2,
+    },
+    'test/kiosk-liveness.test.ts': { skipped: [], because: /^skipped: ffmpeg is not installed \(apt-get install ffmpeg\): the test extracts frames of a talking-head clip$/, ran: 0 },
   };
   for (const [file, want] of Object.entries(expect)) {
     const r = await runTestFile(file, empty);

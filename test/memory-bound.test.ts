@@ -14,6 +14,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { setImmediate as tick } from 'node:timers/promises';
 import { ActivityLog } from '../src/activity/activity-log.js';
+import { appendSynced } from '../src/activity/segments.js';
 import { DecisionLog, type DecisionRecord } from '../src/door/decision-log.js';
 import { nodeIo, type FileIo } from '../src/gallery/atomic-file.js';
 import type { RgbImage } from '../src/vision/types.js';
@@ -21,7 +22,7 @@ import type { RgbImage } from '../src/vision/types.js';
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
-/** File I/O whose activity-log writes wait for release() (a stalled disk), and are counted. */
+/** File I/O whose activity-log writes (the audit trail's appends) wait for release() (a stalled disk), and are counted. */
 function stallableIo() {
   let open: () => void = () => {};
   let gate: Promise<void> | null = null;
@@ -34,12 +35,11 @@ function stallableIo() {
       gate = null;
       open();
     },
-    async writeSynced(file: string, data: string | Uint8Array, mode?: number) {
-      if (path.basename(file).startsWith('.activity.json.')) {
-        io.activityWrites++;
-        if (gate) await gate;
-      }
-      return nodeIo.writeSynced(file, data, mode);
+    writeSynced: nodeIo.writeSynced,
+    async appendSynced(file: string, data: string) {
+      io.activityWrites++;
+      if (gate) await gate;
+      return appendSynced(file, data);
     },
     rename: nodeIo.rename,
     remove: nodeIo.remove,

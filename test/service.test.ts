@@ -233,7 +233,10 @@ test('deleting an identity erases its templates, crops and log entries', async (
   const r = await service.deleteIdentity(amyId);
   assert.ok(r.templates >= 6, 'both models\' templates');
   assert.equal(existsSync(facesDir), false);
-  for (const f of ['gallery.json', 'activity.json']) {
+  // The audit trail keeps her records redacted, without her id (src/activity).
+  const audit = (await readdir(path.join(galleryDir, 'audit'))).map((f) => path.join('audit', f));
+  assert.ok(audit.some((f) => f.endsWith('.jsonl')), 'the verifications were logged in the audit trail');
+  for (const f of ['gallery.json', ...audit]) {
     assert.equal((await readFile(path.join(galleryDir, f), 'utf8')).includes(amyId), false, `${f} still names the identity`);
   }
   await refused(() => service.deleteIdentity(amyId), 'not_found');

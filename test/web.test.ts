@@ -370,15 +370,16 @@ test('activity: filters and a CSV export of the same rows, formula-safe', async 
   assert.equal(csv.status, 200);
   assert.match(csv.res.headers.get('content-type')!, /^text\/csv/);
   assert.match(csv.res.headers.get('content-disposition')!, /attachment; filename="facegate-activity-\d{4}-\d{2}-\d{2}\.csv"/);
-  const lines = csv.text.trimEnd().split('\r\n');
-  assert.equal(lines[0], 'time,decision,decision_label,identity_id,name,score,metric,model_id,detail');
+  const lines = csv.text.trimEnd().split('\r\n'); // text() drops the byte-order mark (test/audit-trail.test.ts checks it)
+  assert.equal(lines[0], 'time,decision,decision_label,door,identity_id,name,score,threshold,metric,model_id,liveness,liveness_method,liveness_score,snapshot,redacted,redacted_at,detail,id');
   assert.equal(lines.length, 2, 'one kiosk decision for Amy');
   const cells = lines[1]!.split(',');
   assert.equal(cells[1], 'match');
-  assert.equal(cells[3], amy.id);
-  assert.equal(cells[4], "'=Amy F.", 'a name starting with = is not a formula in a spreadsheet');
-  assert.equal(cells[6], 'cosine');
-  assert.equal(cells[7], 'test-random@1');
+  assert.equal(cells[3], 'kiosk (browser)');
+  assert.equal(cells[4], amy.id);
+  assert.equal(cells[5], "'=Amy F.", 'a name starting with = is not a formula in a spreadsheet');
+  assert.equal(cells[8], 'cosine');
+  assert.equal(cells[9], 'test-random@1');
   // Everything: the enrollment and the kiosk decision, newest first.
   const all = (await c.get('/admin/activity.csv')).text.trimEnd().split('\r\n');
   assert.deepEqual(all.slice(1).map((l) => l.split(',')[1]), ['match', 'enroll']);

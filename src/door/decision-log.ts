@@ -1,5 +1,6 @@
-// The door's decisions in the activity log: one writer for /api/verify, the kiosk and the camera
-// loop, so every entry has the same shape and snapshots follow settings.keepSnapshots everywhere.
+// The door's decisions in the audit trail (src/activity): one writer for /api/verify, the kiosk and
+// the camera loop, so every record has the same shape (time, door, person, score, threshold,
+// model, liveness) and snapshots follow settings.keepSnapshots everywhere.
 // Best effort and never awaited by the door: a slow or full disk must not hold anyone at the door.
 // Nor may it grow memory under load: a waiting decision keeps only its entry (and its snapshot's
 // JPEG when snapshots are kept), never the decoded frame; the decisions that arrive while a write
@@ -15,11 +16,17 @@ import type { RgbImage } from '../vision/types.js';
 export interface DecisionRecord {
   /** 1:1 claims log verify-accept / verify-reject, 1:N match / unknown. */
   decision: 'match' | 'unknown' | 'verify-accept' | 'verify-reject';
+  /** Where it was decided: "api", "kiosk (browser)", "kiosk (device /dev/video0)". */
+  door?: string | null;
   /** The person let in, or the person claimed. */
   identityId: string | null;
   score: number | null;
+  /** The threshold the score was held against. */
+  threshold?: number | null;
   metric: Metric;
   modelId: string | null;
+  /** The presentation-attack check, when the door ran one (src/pad). */
+  liveness?: { passed: boolean; method?: string | null; score?: number | null } | null;
   /** The frame decided on: decoded pixels, or the camera's own JPEG. */
   frame?: RgbImage | Uint8Array;
   detail?: string;
@@ -47,6 +54,11 @@ export class DecisionLog {
     private readonly settings: () => Pick<Settings, 'keepSnapshots'>,
     private readonly opts: { enabled: boolean; onError?: (message: string) => void; maxPending?: number },
   ) {}
+
+  /** The audit trail the decisions go to (reading, export, retention: src/activity). */
+  get trail(): ActivityLog {
+    return this.activity;
+  }
 
   get enabled(): boolean {
     return this.opts.enabled;
@@ -82,7 +94,18 @@ export class DecisionLog {
           return undefined;
         })
       : undefined;
-    const input = { decision: r.decision, identityId: r.identityId, score: r.score, metric: r.metric, modelId: r.modelId, detail: r.detail, time: new Date() };
+    const input: Pending['input'] = {
+      decision: r.decision,
+      door: r.door ?? null,
+      identityId: r.identityId,
+      score: r.score,
+      threshold: r.threshold ?? null,
+      metric: r.metric,
+      modelId: r.modelId,
+      liveness: r.liveness ?? null,
+      detail: r.detail,
+      time: new Date(),
+    };
     return new Promise<void>((written) => {
       this.#waiting.push({ input, snapshot, written });
       this.#flush ??= this.#drain();

@@ -4,13 +4,14 @@
 //   <dir>/gallery.json     identities, templates, the active model   (src/gallery)
 //   <dir>/faces/           aligned crops                             (src/gallery/crops.ts)
 //   <dir>/settings.json    the kiosk's settings                      (src/settings)
-//   <dir>/activity.json    decision log, last-seen times             (src/activity)
+//   <dir>/audit/           audit trail (decisions by day), last-seen (src/activity, docs/audit-trail.md)
 //   <dir>/snapshots/       frames of logged decisions                (src/activity)
 //   <dir>/finetune/<id>/   other per-person data, erased with them   (erasureDirs)
-import { stat } from 'node:fs/promises';
+import { link, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ActivityLog } from '../activity/activity-log.js';
-import { TEMP_FILE, nodeIo, writeError, type FileIo } from '../gallery/atomic-file.js';
+import { TEMP_FILE, atomicWrite, nodeIo, writeError, type BackupInfo, type FileIo } from '../gallery/atomic-file.js';
+import { GalleryError } from '../gallery/errors.js';
 import { Gallery } from '../gallery/gallery.js';
 import { childPath, isId } from '../gallery/ids.js';
 import { ownedByAnotherProcess } from '../owner/lock.js';
@@ -108,8 +109,10 @@ export class Enrolled {
    * cannot be removed after that is named in the error, and the next sweep finishes the job.
    */
   async erase(id: string): Promise<ErasureReport> {
+    const name = this.gallery.getIdentity(id)?.name;
     const g = await this.gallery.deleteIdentity(id);
-    const a = await this.activity.erase(id);
+    // The audit trail keeps a redacted line for each of their records (src/activity).
+    const a = await this.activity.erase(id, { name });
     const others = this.#erasureDirs.map((d) => childPath(d, id));
     try {
       for (const p of others) await this.#io.remove(p);
@@ -152,3 +155,61 @@ export class Enrolled {
     return { removedPaths: removed, activityEntries: a.entries };
   }
 }
+
+// ---- backups and restore ---------------------------------------------------------------------
+//
+// gallery.json and settings.json keep rotating backups, <file>.bak.1 (newest) .. .bak.3, made on
+// every write (src/util/atomic-write.ts); an erasure rewrites gallery.json's without the person
+// (Gallery.deleteIdentity). activity.json has none: it is written on every decision, and losing
+// it loses history, never who may enter. A start on a corrupt file names the backup to restore.
+
+/** The files with backups, and how each is checked (as its store reads it). */
+const BACKED_UP: Record<string, { check: (file: string) => Promise<void>; list: (dir: string) => Promise<BackupInfo[]> }> = {
+  'gallery.json': { check: (f) => Gallery.checkFile(f), list: (d) => Gallery.listBackups(d) },
+  'settings.json': { check: (f) => SettingsStore.checkFile(f), list: (d) => SettingsStore.listBackups(d) },
+};
+
+/** The rotating backups in the folder (gallery.json's, then settings.json's), newest first, each checked. */
+export async function listBackups(dir = 'enrolled'): Promise<BackupInfo[]> {
+  const out: BackupInfo[] = [];
+  for (const { list } of Object.values(BACKED_UP)) out.push(...(await list(dir)));
+  return out;
+}
+
+export interface RestoreReport {
+  /** The file restored (gallery.json or settings.json). */
+  file: string;
+  /** The backup it was restored from (still there). */
+  from: string;
+  /** Where the file it replaced is kept (<file>.replaced-<time>), or null when there was none. */
+  replaced: string | null;
+}
+
+/**
+ * Puts a backup (`gallery.json.bak.2`, `settings.json.bak.1`: a name in `dir`) back in place of
+ * its file, once it reads as the store would read it (CORRUPT or NOT_FOUND otherwise, and nothing
+ * changes). The file it replaces is kept beside it as <file>.replaced-<time>, never deleted: it
+ * may hold what no backup does. No rotation: a bad file must not push a good backup out.
+ * The caller holds the gallery (no server is running on it).
+ */
+export async function restoreBackup(dir: string, backup: string): Promise<RestoreReport> {
+  const abs = path.resolve(dir);
+  const name = path.basename(backup);
+  const m = /^(gallery\.json|settings\.json)\.bak\.\d+$/.exec(name);
+  const inDir = path.dirname(backup) === '.' || path.resolve(path.dirname(backup)) === abs;
+  if (!m || !inDir) throw new GalleryError('INVALID_INPUT', `${backup} is not a backup in ${abs}: name one as gallery.json.bak.N or settings.json.bak.N`);
+  const target = path.join(abs, m[1]!);
+  const from = path.join(abs, name);
+  await BACKED_UP[m[1]!]!.check(from);
+  const bytes = await readFile(from);
+  let replaced: string | null = path.join(abs, `${m[1]}.replaced-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+  try {
+    await link(target, replaced);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw writeError(replaced, e, 'could not be made (a copy of the file to replace); nothing was restored');
+    replaced = null;
+  }
+  await atomicWrite(target, bytes);
+  return { file: target, from, replaced };
+}
+

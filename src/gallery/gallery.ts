@@ -10,7 +10,7 @@
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Low } from 'lowdb';
-import { AtomicJsonFile, nodeIo, writeError, type FileIo } from './atomic-file.js';
+import { AtomicJsonFile, listBackups, nodeIo, readJsonFile, writeError, type BackupInfo, type FileIo } from './atomic-file.js';
 import { CropStore, checkJpeg } from './crops.js';
 import { decodeEmbedding, encodeEmbedding, type EmbeddingDtype } from './embedding-codec.js';
 import { normalizeInPlace } from '../match/vector.js';
@@ -105,6 +105,11 @@ export interface ErasureReport {
 }
 
 const MAX_DIM = 8192;
+/**
+ * Previous versions of gallery.json kept as gallery.json.bak.1 (newest) .. .bak.3, rotated on
+ * every write (hard links: no copy). An erasure rewrites them without the person (deleteIdentity).
+ */
+export const GALLERY_BACKUPS = 3;
 function now(): string {
   return new Date().toISOString();
 }
@@ -185,6 +190,24 @@ async function privateDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * A gallery file's content as open() reads it: schema (version 1 or 2) and integrity; CORRUPT
+ * naming `file` otherwise. A version 1 file comes back as version 2 with the settings it held.
+ */
+function parseGalleryFile(raw: unknown, file: string): { gallery: GalleryFile; legacySettings?: Record<string, unknown> } {
+  let g: GalleryFile;
+  let legacySettings: Record<string, unknown> | undefined;
+  if ((raw as { version?: unknown } | null)?.version === 1) {
+    // Version 1 kept the settings here; they move to settings.json, activeModelId stays.
+    const { settings, ...rest } = parseFile(GalleryFileV1Schema, raw, file, 'gallery');
+    const { activeModelId, ...others } = settings;
+    legacySettings = others;
+    g = { ...rest, version: 2, activeModelId: activeModelId ?? null };
+  } else g = parseFile(GalleryFileSchema, raw, file, 'gallery');
+  checkIntegrity(g, file);
+  return { gallery: g, legacySettings };
+}
+
 export class Gallery {
   readonly dir: string;
   readonly file: string;
@@ -193,6 +216,8 @@ export class Gallery {
   readonly #storage: NonNullable<GalleryOptions['storage']>;
   readonly #lastSeen: NonNullable<GalleryOptions['lastSeen']>;
   readonly #db: Low<GalleryFile>;
+  /** gallery.json and its rotating backups. */
+  readonly #file: AtomicJsonFile<GalleryFile>;
   /** The settings an older gallery.json (version 1) carried, for settings.json to start from. */
   #legacySettings: Record<string, unknown> | undefined;
   #queue: Promise<unknown> = Promise.resolve();
@@ -209,19 +234,14 @@ export class Gallery {
     this.crops = new CropStore(path.join(dir, 'faces'), this.#io);
     this.#storage = opts.storage ?? (() => ({ keepCrops: true, embeddingDtype: 'f32' }));
     this.#lastSeen = opts.lastSeen ?? (() => null);
-    const parse = (raw: unknown): GalleryFile => {
-      let g: GalleryFile;
-      if ((raw as { version?: unknown } | null)?.version === 1) {
-        // Version 1 kept the settings here; they move to settings.json, activeModelId stays.
-        const { settings, ...rest } = parseFile(GalleryFileV1Schema, raw, this.file, 'gallery');
-        const { activeModelId, ...others } = settings;
-        this.#legacySettings = others;
-        g = { ...rest, version: 2, activeModelId: activeModelId ?? null };
-      } else g = parseFile(GalleryFileSchema, raw, this.file, 'gallery');
-      checkIntegrity(g, this.file);
-      return g;
+    // `file`: gallery.json, or one of its backups being checked (which must not touch this gallery).
+    const parse = (raw: unknown, file: string): GalleryFile => {
+      const { gallery, legacySettings } = parseGalleryFile(raw, file);
+      if (file === this.file && legacySettings) this.#legacySettings = legacySettings;
+      return gallery;
     };
-    this.#db = new Low(new AtomicJsonFile(this.file, parse, this.#io), Gallery.#empty());
+    this.#file = new AtomicJsonFile(this.file, parse, this.#io, { backups: GALLERY_BACKUPS, fresh: 'an empty gallery (everyone must enrol again)' });
+    this.#db = new Low(this.#file, Gallery.#empty());
   }
 
   static #empty(): GalleryFile {
@@ -239,6 +259,19 @@ export class Gallery {
     const g = new Gallery(abs, opts);
     await g.#load();
     return g;
+  }
+
+  /**
+   * Checks a file (a backup of gallery.json, before it is restored) as open() would read it:
+   * NOT_FOUND, or CORRUPT naming the file and what is wrong.
+   */
+  static async checkFile(file: string): Promise<void> {
+    await readJsonFile(file, parseGalleryFile);
+  }
+
+  /** The rotating backups of gallery.json in `dir` that exist, newest first, each checked. */
+  static listBackups(dir: string): Promise<BackupInfo[]> {
+    return listBackups(path.join(path.resolve(dir), 'gallery.json'), GALLERY_BACKUPS, parseGalleryFile);
   }
 
   /** The settings of a version 1 gallery.json (undefined for a current one). */
@@ -345,10 +378,16 @@ export class Gallery {
     if (other) throw new GalleryError('CONFLICT', `badge ${badge} is already used by another identity`);
   }
 
-  addIdentity(input: NewIdentity): Promise<Identity> {
+  /**
+   * A new identity; with `templates` (an enrollment) they are stored in the same write, so a crash
+   * can never leave the person without templates (and their badge taken). Crops are written
+   * first and removed again if the write fails.
+   */
+  addIdentity(input: NewIdentity, templates: readonly NewTemplate[] = []): Promise<Identity> {
     return this.#exclusive(async () => {
       const v = parseWith(NewIdentitySchema, input, 'identity');
       this.#checkBadgeFree(v.badge);
+      const checked = templates.length > 0 ? this.#checkTemplates(templates) : [];
       const t = now();
       const rec: IdentityRecord = {
         id: newId('identity'),
@@ -359,7 +398,14 @@ export class Gallery {
         created: t,
         updated: t,
       };
-      await this.#commit({ ...this.#g, identities: [...this.#g.identities, rec] });
+      const written: string[] = [];
+      try {
+        const records = await this.#newRecords(checked.map((c) => ({ ...c, identityId: rec.id, crop: null })), written);
+        await this.#commit({ ...this.#g, identities: [...this.#g.identities, rec], templates: [...this.#g.templates, ...records] });
+      } catch (e) {
+        await this.crops.undo(written, [rec.id]);
+        throw e;
+      }
       return this.#view(rec);
     });
   }
@@ -397,6 +443,18 @@ export class Gallery {
         identities: g.identities.filter((i) => i.id !== id),
         templates: g.templates.filter((t) => t.identityId !== id),
       });
+      // The backups too (the newest is the file just before this write): rewritten without the person.
+      let unscrubbed: unknown;
+      await this.#file
+        .rewriteBackups(
+          (text) => text.includes(id),
+          (raw) => {
+            const old = raw as { identities?: { id?: unknown }[]; templates?: { identityId?: unknown }[] } | null;
+            if (!Array.isArray(old?.identities) || !Array.isArray(old.templates)) return null;
+            return { ...old, identities: old.identities.filter((i) => i?.id !== id), templates: old.templates.filter((t) => t?.identityId !== id) };
+          },
+        )
+        .catch((e: unknown) => (unscrubbed = e));
       const folder = this.crops.folder(id);
       try {
         await this.#io.remove(folder);
@@ -404,6 +462,7 @@ export class Gallery {
       } catch (e) {
         throw writeError(folder, e, `belongs to deleted identity ${id} but could not be removed (the next sweep retries)`);
       }
+      if (unscrubbed) throw unscrubbed;
       return { identityId: id, templates, removedPaths: [folder] };
     });
   }
@@ -444,27 +503,32 @@ export class Gallery {
     return records;
   }
 
+  /** New templates, validated: model id, embedding (normalised), one dimension per model, quality, source, crop. */
+  #checkTemplates(inputs: readonly NewTemplate[]) {
+    if (!Array.isArray(inputs) || inputs.length === 0) throw new GalleryError('INVALID_INPUT', 'no templates given');
+    const dims = new Map<string, number>();
+    return inputs.map((t, i) => {
+      const what = `template ${i}`;
+      const modelId = parseWith(ModelIdSchema, t?.modelId, `${what} model id`);
+      const embedding = checkEmbedding(t.embedding, what);
+      const want = dims.get(modelId) ?? this.#modelDim(modelId);
+      if (want !== undefined && want !== embedding.length) {
+        throw new GalleryError('INVALID_INPUT', `${what}: model ${modelId} embeddings have ${want} dims, got ${embedding.length}`);
+      }
+      dims.set(modelId, embedding.length);
+      return {
+        modelId,
+        embedding,
+        ...checkTemplateFields(t, what),
+      };
+    });
+  }
+
   /** Enrolls templates for an identity in one write; crops are written first and removed again if the write fails. */
   addTemplates(identityId: string, inputs: readonly NewTemplate[]): Promise<Template[]> {
     return this.#exclusive(async () => {
       const ident = this.#record(identityId);
-      if (!Array.isArray(inputs) || inputs.length === 0) throw new GalleryError('INVALID_INPUT', 'no templates given');
-      const dims = new Map<string, number>();
-      const checked = inputs.map((t, i) => {
-        const what = `template ${i}`;
-        const modelId = parseWith(ModelIdSchema, t?.modelId, `${what} model id`);
-        const embedding = checkEmbedding(t.embedding, what);
-        const want = dims.get(modelId) ?? this.#modelDim(modelId);
-        if (want !== undefined && want !== embedding.length) {
-          throw new GalleryError('INVALID_INPUT', `${what}: model ${modelId} embeddings have ${want} dims, got ${embedding.length}`);
-        }
-        dims.set(modelId, embedding.length);
-        return {
-          modelId,
-          embedding,
-          ...checkTemplateFields(t, what),
-        };
-      });
+      const checked = this.#checkTemplates(inputs);
       const written: string[] = [];
       try {
         const records = await this.#newRecords(checked.map((t) => ({ ...t, identityId, crop: null })), written);

@@ -66,6 +66,7 @@ export async function startServer(config: AppConfig, opts: StartOptions = {}): P
   try {
     const admin = await resolveAdminCredentials(config);
     service = await FaceService.open(config, { quiet: opts.quiet });
+    service.decisions.trail.startRetention(); // audit-trail retention purge, hourly until the service closes (docs/audit-trail.md)
     created = createApp({ service, config, admin, models: { configFile: opts.configFile, ...opts.models } });
     const { app } = created;
     servers.push(await listen(app.fetch, config.port, config.host));

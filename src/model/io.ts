@@ -176,17 +176,51 @@ export async function readMeta(dir: string): Promise<ModelMeta> {
   return JSON.parse(await readFile(path.join(dir, 'meta.json'), 'utf8')) as ModelMeta;
 }
 
+/** Bytes a weights manifest describes (null when a spec's storage is not one we know). */
+function manifestBytes(specs: tf.io.WeightsManifestEntry[]): number | null {
+  const width: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, float16: 2, uint16: 2 };
+  let n = 0;
+  for (const s of specs) {
+    const w = width[s.quantization?.dtype ?? s.dtype];
+    if (w === undefined || !Array.isArray(s.shape)) return null;
+    n += s.shape.reduce((a, b) => a * b, 1) * w;
+  }
+  return n;
+}
+
+/** Loads a model folder; errors name the file at fault and what is wrong with it. */
 export async function loadModel(dir: string): Promise<{ net: FaceNet; meta: ModelMeta }> {
-  let modelJson: ModelJson;
+  const file = path.join(dir, 'model.json');
+  let text: string;
   try {
-    modelJson = JSON.parse(await readFile(path.join(dir, 'model.json'), 'utf8')) as ModelJson;
+    text = await readFile(file, 'utf8');
   } catch (err) {
     throw new Error(`no model at ${dir}: ${(err as Error).message}`);
   }
-  if (modelJson.format !== MODEL_FORMAT) throw new Error(`${dir}/model.json: unknown format "${modelJson.format}"`);
-  const config = ModelConfigSchema.parse(modelJson.config);
-  const group = modelJson.weightsManifest[0]!;
-  const data = await readFile(path.join(dir, group.paths[0]!));
+  let modelJson: ModelJson;
+  try {
+    modelJson = JSON.parse(text) as ModelJson;
+  } catch (err) {
+    throw new Error(`${file} is not valid JSON${text.trim() === '' ? ' (the file is empty)' : ''}: ${(err as Error).message}`);
+  }
+  if (modelJson?.format !== MODEL_FORMAT) throw new Error(`${file}: unknown format "${modelJson?.format}" (expected ${MODEL_FORMAT})`);
+  const parsed = ModelConfigSchema.safeParse(modelJson.config);
+  if (!parsed.success) throw new Error(`${file}: invalid config: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'config'}: ${i.message}`).join('; ')}`);
+  const config = parsed.data;
+  const group = modelJson.weightsManifest?.[0];
+  if (typeof group?.paths?.[0] !== 'string' || !Array.isArray(group.weights)) throw new Error(`${file}: no weights manifest`);
+  const weightsFile = path.join(dir, group.paths[0]);
+  let data: Buffer;
+  try {
+    data = await readFile(weightsFile);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new Error(`${weightsFile} could not be read: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+  }
+  const need = manifestBytes(group.weights);
+  if (need !== null && data.length !== need) {
+    throw new Error(`${weightsFile} is ${data.length < need ? 'truncated' : 'longer than its manifest'}: ${data.length} bytes, model.json lists ${need}; copy the model folder again`);
+  }
   const tensors = decodeTensors(data, group.weights);
   const net = new FaceNet(config);
   try {

@@ -5,6 +5,7 @@
 import { Hono } from 'hono';
 import { sameOriginWrites } from '../http/guards.js';
 import type { AppDeps, AppEnv } from '../http/types.js';
+import { activityRoutes } from './routes/activity.js';
 import { adminPasswordRoutes } from './routes/admin-password.js';
 import { doorRoutes } from './routes/door.js';
 import { enrollRoutes } from './routes/enroll.js';
@@ -27,6 +28,7 @@ export function createApi(deps: AppDeps): Hono<AppEnv> {
   api.route('/api/gallery', galleryRoutes(deps));
   api.route('/api/settings', settingsRoutes(deps));
   api.route('/api/door', doorRoutes(deps));
+  api.route('/api/activity', activityRoutes(deps));
   api.route('/api/models', modelRoutes(deps));
   api.route('/api/finetune', finetuneRoutes(deps));
   // The facegate command on this machine only (its local token).

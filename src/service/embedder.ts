@@ -1,6 +1,6 @@
 // The face embedder the service runs: a model folder loaded once, or the reason it could not be,
 // so the server can start (and say why on /api/health) before a model has been trained.
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FaceNet } from '../model/facenet.js';
 import { loadModel, type ModelMeta } from '../model/io.js';
@@ -40,7 +40,9 @@ export async function loadEmbedder(dir: string): Promise<EmbedderSlot> {
   try {
     await access(path.join(abs, 'model.json'));
   } catch {
-    return { loaded: false, dir: abs, missing: true, reason: `no model at ${abs} (model.json not found): train or copy one there, or pass --model DIR / FACEGATE_MODEL_DIR` };
+    const kind = await stat(abs).then((s) => (s.isDirectory() ? 'folder' : 'file'), () => 'none');
+    const why = kind === 'none' ? 'the folder does not exist' : kind === 'file' ? 'it is a file, not a folder' : 'the folder has no model.json';
+    return { loaded: false, dir: abs, missing: true, reason: `no model at ${abs} (model.json not found: ${why}): train or copy one there, or pass --model DIR / FACEGATE_MODEL_DIR` };
   }
   try {
     const { net, meta } = await loadModel(abs);

@@ -124,19 +124,23 @@ export class FaceService {
       gallery,
       settings: () => settings.get(),
     });
-    // Every final decision goes to the activity log (1:1 claims as verify-accept / verify-reject).
+    // Every final decision goes to the audit trail (1:1 claims as verify-accept / verify-reject),
+    // with its door, threshold and liveness check (when the kiosk ran one: src/pad).
     const decisions = new DecisionLog(activity, () => settings.get(), { enabled: config.logDecisions, onError: (m) => log(`activity log: ${m}`) });
     this.decisions = decisions;
     this.door.onDecision((d, frame) => {
       const granted = d.decision === 'granted';
       void decisions.record({
         decision: d.claim ? (granted ? 'verify-accept' : 'verify-reject') : granted ? 'match' : 'unknown',
+        door: d.door,
         identityId: d.identity?.id ?? d.claim?.id ?? null,
         score: d.score,
+        threshold: d.threshold,
         metric: d.metric,
         modelId: d.modelId,
+        liveness: d.liveness ?? null,
         frame,
-        detail: d.door === 'api' ? undefined : `${d.door}: ${d.detail ?? ''}`.replace(/: $/, ''),
+        detail: d.detail,
       });
     });
   }
@@ -410,16 +414,8 @@ export class FaceService {
         cropJpeg: await encodeJpeg(good[i]!.face.crop),
       });
     }
-    const identity = await translated(async () => {
-      const created = await this.#gallery.addIdentity(person.data);
-      try {
-        await this.#gallery.addTemplates(created.id, templates);
-      } catch (err) {
-        await this.#gallery.deleteIdentity(created.id).catch(() => {});
-        throw err;
-      }
-      return this.#view(this.#gallery.getIdentity(created.id)!);
-    });
+    // The identity and its templates in one write: a crash cannot leave the person without templates.
+    const identity = await translated(async () => this.#view(await this.#gallery.addIdentity(person.data, templates)));
     void this.#enrolled.activity
       .record({ decision: 'enroll', identityId: identity.id, modelId: e.modelId, detail: `${templates.length} templates from ${req.images.length} images` })
       .catch(() => {});

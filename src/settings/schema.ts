@@ -49,8 +49,19 @@ export const SettingsSchema = z.strictObject({
       fps: z.number().min(1).max(120).default(15),
     })
     .prefault({}),
-  /** Activity entries kept; the oldest (and their snapshots) are dropped beyond it. */
-  activityCap: z.int().min(10).max(1_000_000).default(5000),
+  /**
+   * Audit-trail records kept at most, whatever their age: a guard for the disk (retention is
+   * audit.retentionDays). Beyond it the oldest segment files (a tenth of the cap each) and their
+   * snapshots are dropped. docs/audit-trail.md.
+   */
+  activityCap: z.int().min(10).max(1_000_000).default(100_000),
+  /** The audit trail (docs/audit-trail.md). */
+  audit: z
+    .strictObject({
+      /** Storage limitation: records and their snapshots are purged once their day is older than this. */
+      retentionDays: z.int().min(1).max(3650).default(90),
+    })
+    .prefault({}),
   /** What opens the door on a grant: signed webhook, MQTT, relay command (docs/door-actuation.md); none by default. */
   door: ActuationConfigSchema,
   /** Presentation-attack detection at the kiosk: off by default (docs/pad.md has its error rates). */

@@ -2,7 +2,7 @@
 // every frame), written one patch at a time. Memory changes only after the file write succeeded.
 import { isDeepStrictEqual } from 'node:util';
 import path from 'node:path';
-import { AtomicJsonFile, nodeIo, type FileIo } from '../gallery/atomic-file.js';
+import { AtomicJsonFile, listBackups, nodeIo, readJsonFile, type BackupInfo, type FileIo } from '../gallery/atomic-file.js';
 import { GalleryError } from '../gallery/errors.js';
 import { parseFile, parseWith } from '../gallery/validate.js';
 import { SettingsFileSchema, SettingsSchema, type Settings, type SettingsFile, type SettingsPatch } from './schema.js';
@@ -19,6 +19,9 @@ function deepMerge(base: unknown, patch: unknown): unknown {
   return out;
 }
 
+const SETTINGS_BACKUPS = 3;
+const parseSettingsFile = (raw: unknown, file: string): SettingsFile => parseFile(SettingsFileSchema, raw, file, 'settings');
+
 export class SettingsStore {
   readonly file: string;
   readonly #adapter: AtomicJsonFile<SettingsFile>;
@@ -28,7 +31,18 @@ export class SettingsStore {
 
   private constructor(dir: string, io: FileIo) {
     this.file = path.join(dir, 'settings.json');
-    this.#adapter = new AtomicJsonFile(this.file, (raw) => parseFile(SettingsFileSchema, raw, this.file, 'settings'), io);
+    // Rotating backups settings.json.bak.1..3 (they hold no personal data: nothing to erase in them).
+    this.#adapter = new AtomicJsonFile(this.file, parseSettingsFile, io, { backups: SETTINGS_BACKUPS, fresh: 'the default settings' });
+  }
+
+  /** Checks a file (a backup of settings.json, before it is restored) as open() would read it. */
+  static async checkFile(file: string): Promise<void> {
+    await readJsonFile(file, parseSettingsFile);
+  }
+
+  /** The rotating backups of settings.json in `dir` that exist, newest first, each checked. */
+  static listBackups(dir: string): Promise<BackupInfo[]> {
+    return listBackups(path.join(path.resolve(dir), 'settings.json'), SETTINGS_BACKUPS, parseSettingsFile);
   }
 
   /**

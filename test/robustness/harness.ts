@@ -150,8 +150,8 @@ export async function galleryFiles(dir: string): Promise<Record<string, string>>
     for (const e of await readdir(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       const rel = path.relative(dir, p);
-      // The log, its snapshots, and the log's atomic write in progress (.activity.json.<pid>.<n>.tmp).
-      if (rel === 'activity.json' || rel === 'snapshots' || /^\.activity\.json\..*\.tmp$/.test(rel)) continue;
+      // The audit trail (src/activity: audit/, its atomic rewrites' temp files inside it) and its snapshots.
+      if (rel === 'audit' || rel === 'snapshots') continue;
       if (e.isDirectory()) await walk(p);
       else out[rel] = createHash('sha256').update(await readFile(p)).digest('hex').slice(0, 16);
     }
@@ -160,10 +160,22 @@ export async function galleryFiles(dir: string): Promise<Record<string, string>>
   return out;
 }
 
+/** The decisions in the audit trail (audit/audit-<day>[.<n>].jsonl), oldest first. */
 export async function activityDecisions(dir: string): Promise<string[]> {
-  try {
-    return (JSON.parse(await readFile(path.join(dir, 'activity.json'), 'utf8')) as { entries: { decision: string }[] }).entries.map((e) => e.decision);
-  } catch {
-    return [];
+  const audit = path.join(dir, 'audit');
+  const segments = (await readdir(audit).catch(() => [] as string[]))
+    .map((name) => /^audit-(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.jsonl$/.exec(name))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .sort((a, b) => a[1]!.localeCompare(b[1]!) || Number(a[2] ?? 0) - Number(b[2] ?? 0));
+  const out: string[] = [];
+  for (const m of segments) {
+    for (const line of (await readFile(path.join(audit, m[0]), 'utf8')).split('\n')) {
+      try {
+        out.push((JSON.parse(line) as { decision: string }).decision);
+      } catch {
+        // a torn or empty line
+      }
+    }
   }
+  return out;
 }
