@@ -26,6 +26,7 @@ import { FaceService } from '../src/service/index.js';
 import { decodeImage } from '../src/vision/decode.js';
 import { sharedDetector } from '../src/vision/extract.js';
 import { run as runMatchBench } from './match.js';
+import { fmt, type BenchFigure, type BenchSummary } from './summary.js';
 
 const DATA = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/data');
 const BBT = path.join(DATA, 'small/bbt');
@@ -47,7 +48,8 @@ async function cameraFrames(): Promise<Buffer[]> {
   return Promise.all([...stills, ...extra].map((f) => sharp(f).resize(640, 480, { fit: 'cover' }).jpeg({ quality: 85 }).toBuffer()));
 }
 
-export async function run(args: string[]): Promise<void> {
+export async function run(args: string[]): Promise<BenchSummary> {
+  const figures: BenchFigure[] = [];
   const iters = Number(arg(args, 'iters', '60'));
   await initBackend();
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-bench-verify-'));
@@ -124,6 +126,11 @@ export async function run(args: string[]): Promise<void> {
         const p50 = pct(t.total!, 0.5), p95 = pct(t.total!, 0.95);
         const fa = peer ? pct(faceapi, 0.5) : NaN;
         const ok = (b: boolean) => (b ? 'met' : 'NOT met');
+        const command = `npm run bench -- verify ${args.join(' ')}`.trim();
+        figures.push(
+          { what: `one frame to a decision, ${name}, p50 ms (face-api: its full pipeline)`, ours: fmt(p50), ...(peer && { peer: fmt(fa) }), command },
+          { what: `one frame to a decision, ${name}, p95 ms`, ours: fmt(p95), ...(peer && { peer: fmt(pct(faceapi, 0.95)) }), command },
+        );
         targets.push(
           `${name}: total p50 ${p50.toFixed(1)} ms (target <= 35: ${ok(p50 <= 35)}), p95 ${p95.toFixed(1)} ms (target <= 50: ${ok(p95 <= 50)})` +
             (peer ? `, face-api p50 ${fa.toFixed(1)} ms: ours is ${(p50 / fa).toFixed(2)}x (target <= 0.5: ${ok(p50 <= fa / 2)})` : ''),
@@ -143,4 +150,5 @@ export async function run(args: string[]): Promise<void> {
     console.log('\nmatch latency by gallery size (bench/match.ts):');
     await runMatchBench(['--sizes', arg(args, 'sizes', '1000,10000,100000')]);
   }
+  return { figures };
 }
