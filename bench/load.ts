@@ -3,7 +3,8 @@
 // /api/enroll), with 640x480 JPEG camera-like frames made from real photos. Reports latency
 // p50/p95/p99, decisions per second, errors, and the server's memory (RSS, V8 heap, external,
 // WASM heap, tensors) before and after, and its peak RSS.
-//   npm run bench -- load [--requests 1000] [--concurrency 8] [--model DIR]
+//   npm run bench -- load [--requests 1000] [--concurrency 8] [--model DIR] [--workers auto|N]
+// --workers: the server's inference workers (default auto: one per core; 0 = in-process).
 // Soak (not run in CI): the same load for N minutes, one line of memory figures per interval, so
 // that flat (or not) can be seen; the summary gives the RSS slope in MB per 1,000 verifies.
 //   npm run bench -- load --soak --minutes 10 [--interval 30]
@@ -37,10 +38,16 @@ export interface ServerSample {
   wasm: number;
   tensors: number;
   sharpCache: { memory: number; items: number; files: number };
+  /** CPU time of the whole server process (every thread), ms since it started. */
+  cpuMs: number;
+  /** CPU time of the main thread alone (HTTP, matching, the log; Linux /proc, else NaN), ms since it started. */
+  mainCpuMs: number;
+  /** CPU ms of every thread (Linux /proc: thread id -> ms), for where the time went. */
+  threadCpuMs: Record<string, number>;
 }
 
-type ToChild = { cmd: 'start'; galleryDir: string; modelDir?: string; password: string } | { cmd: 'sample'; id: number } | { cmd: 'stop' };
-type FromChild = { type: 'started'; url: string } | { type: 'sample'; id: number; sample: ServerSample } | { type: 'error'; message: string };
+type ToChild = { cmd: 'start'; galleryDir: string; modelDir?: string; workers: number | 'auto'; password: string } | { cmd: 'sample'; id: number } | { cmd: 'stop' };
+type FromChild = { type: 'started'; url: string; inference: string } | { type: 'sample'; id: number; sample: ServerSample } | { type: 'error'; message: string };
 
 // ---- the server child ----------------------------------------------------------------------------
 
@@ -56,6 +63,17 @@ async function childMain(): Promise<void> {
     const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
     return kb ? Number(kb) * 1024 : NaN;
   };
+  // utime + stime of a thread of this process, in clock ticks of 10 ms (the main thread's id is the pid).
+  const threadCpuMs = async (tid: string | number) => {
+    const stat = await readFile(`/proc/self/task/${tid}/stat`, 'utf8').catch(() => '');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return f.length > 13 ? (Number(f[11]) + Number(f[12])) * 10 : NaN;
+  };
+  const mainThreadCpuMs = () => threadCpuMs(process.pid);
+  const allThreadsCpuMs = async () => {
+    const tids = await readdir('/proc/self/task').catch(() => [] as string[]);
+    return Object.fromEntries(await Promise.all(tids.map(async (t) => [t, await threadCpuMs(t)] as const)));
+  };
   const sample = async (): Promise<ServerSample> => {
     const m = process.memoryUsage();
     const wasm = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.buffer.byteLength ?? 0;
@@ -70,6 +88,9 @@ async function childMain(): Promise<void> {
       wasm,
       tensors: tf.memory().numTensors,
       sharpCache: { memory: c.memory.current * MB, items: c.items.current, files: c.files.current },
+      cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+      mainCpuMs: await mainThreadCpuMs(),
+      threadCpuMs: await allThreadsCpuMs(),
     };
   };
 
@@ -77,11 +98,11 @@ async function childMain(): Promise<void> {
     void (async () => {
       try {
         if (msg.cmd === 'start') {
-          const overrides = { port: 0, host: '127.0.0.1', galleryDir: msg.galleryDir, ...(msg.modelDir ? { modelDir: msg.modelDir } : {}) };
+          const overrides = { port: 0, host: '127.0.0.1', galleryDir: msg.galleryDir, workers: msg.workers, ...(msg.modelDir ? { modelDir: msg.modelDir } : {}) };
           const config = loadConfig({ env: {}, overrides });
           await (await AdminStore.open(adminFilePath(config))).setPassword(msg.password);
           running = await startServer(config, { quiet: true });
-          send({ type: 'started', url: running.url });
+          send({ type: 'started', url: running.url, inference: running.service.inference });
         } else if (msg.cmd === 'sample') {
           send({ type: 'sample', id: msg.id, sample: await sample() });
         } else if (msg.cmd === 'stop') {
@@ -98,7 +119,7 @@ async function childMain(): Promise<void> {
 class ServerChild {
   #nextId = 0;
   #waiting = new Map<number, (s: ServerSample) => void>();
-  #started?: { resolve: (url: string) => void; reject: (e: Error) => void };
+  #started?: { resolve: (s: { url: string; inference: string }) => void; reject: (e: Error) => void };
   /** Rejects when the server process ends: nothing waits on a dead server. */
   readonly #exited: Promise<never>;
 
@@ -106,7 +127,7 @@ class ServerChild {
     this.#exited = new Promise<never>((_, reject) => proc.once('exit', (code, signal) => reject(new Error(`server child exited (${signal ?? code})`))));
     this.#exited.catch(() => {});
     proc.on('message', (m: FromChild) => {
-      if (m.type === 'started') this.#started?.resolve(m.url);
+      if (m.type === 'started') this.#started?.resolve({ url: m.url, inference: m.inference });
       else if (m.type === 'sample') this.#waiting.get(m.id)?.(m.sample);
       else if (m.type === 'error') {
         const err = new Error(`server child: ${m.message}`);
@@ -116,18 +137,18 @@ class ServerChild {
     });
   }
 
-  static async start(galleryDir: string, modelDir: string | undefined): Promise<{ child: ServerChild; url: string }> {
+  static async start(galleryDir: string, modelDir: string | undefined, workers: number | 'auto'): Promise<{ child: ServerChild; url: string; inference: string }> {
     const proc = fork(HERE, ['--child'], { execArgv: ['--import', 'tsx'], env: { ...process.env, FACEGATE_QUIET: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const child = new ServerChild(proc);
-    const url = await Promise.race([
-      new Promise<string>((resolve, reject) => {
+    const started = await Promise.race([
+      new Promise<{ url: string; inference: string }>((resolve, reject) => {
         child.#started = { resolve, reject };
-        child.send({ cmd: 'start', galleryDir, modelDir, password: PASSWORD });
+        child.send({ cmd: 'start', galleryDir, modelDir, workers, password: PASSWORD });
       }),
       child.#exited,
     ]);
     child.#started = undefined;
-    return { child, url };
+    return { child, ...started };
   }
 
   send(m: ToChild): void {
@@ -290,6 +311,13 @@ const positive = (v: string) => {
   return n;
 };
 
+const workersArg = (v: string): number | 'auto' => {
+  if (v === 'auto') return 'auto';
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('auto or a whole number (0: in-process)');
+  return n;
+};
+
 export async function run(args: string[]): Promise<void> {
   const opts = new Command('bench load')
     .description('POST /api/verify at a fixed concurrency against a started server with a real gallery')
@@ -298,11 +326,12 @@ export async function run(args: string[]): Promise<void> {
     .option('--people <n>', `CelebA dev identities to enroll (${ENROLL_PHOTOS} photos offered each)`, positiveInt, 6)
     .option('--warmup <n>', 'verifies before the figures (not counted)', positiveInt, 32)
     .option('--model <dir>', 'model folder (default: the active model)')
+    .option('--workers <n>', "the server's inference workers: auto (one per core) or a number (0: in-process)", workersArg, 'auto' as number | 'auto')
     .option('--soak', 'run for --minutes and print memory every --interval seconds')
     .option('--minutes <n>', 'soak duration', positive, 10)
     .option('--interval <s>', 'soak sampling interval in seconds', positive, 30)
     .parse(args, { from: 'user' })
-    .opts<{ requests: number; concurrency: number; people: number; warmup: number; model?: string; soak?: boolean; minutes: number; interval: number }>();
+    .opts<{ requests: number; concurrency: number; people: number; warmup: number; model?: string; workers: number | 'auto'; soak?: boolean; minutes: number; interval: number }>();
 
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-bench-load-'));
   let child: ServerChild | undefined;
@@ -314,14 +343,16 @@ export async function run(args: string[]): Promise<void> {
     const framePhotos = [...enrolled.flatMap((p) => p.photos.slice(ENROLL_PHOTOS, ENROLL_PHOTOS + 6)), ...strangers.flatMap((p) => p.photos.slice(0, 6))];
     const candidates = await Promise.all(framePhotos.map(frameOf));
 
-    const started = await ServerChild.start(path.join(tmp, 'gallery'), opts.model);
+    const startedAt = performance.now();
+    const started = await ServerChild.start(path.join(tmp, 'gallery'), opts.model, opts.workers);
+    const startMs = performance.now() - startedAt;
     child = started.child;
     const { url } = started;
     const token = await login(url);
     const nEnrolled = await enrollPeople(url, token, enrolled);
     const health = (await (await fetch(`${url}/api/health`)).json()) as { backend?: string; model?: { id?: string; variant?: string }; gallery?: { identities?: number; templates?: number } };
     console.log(`${new Date().toISOString()}  ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, node ${process.version}`);
-    console.log(`server: ${url} (pid ${child.proc.pid}), model ${health.model?.id} ${health.model?.variant ?? ''}, ${health.backend}`);
+    console.log(`server: ${url} (pid ${child.proc.pid}), model ${health.model?.id} ${health.model?.variant ?? ''}, ${health.backend}; inference: ${started.inference} (--workers ${opts.workers}); started in ${(startMs / 1000).toFixed(1)} s`);
     console.log(`gallery: ${health.gallery?.identities} identities (${nEnrolled}/${enrolled.length} enrolled by POST /api/enroll), ${health.gallery?.templates} templates`);
     const atStart = await child.sample();
     // Warm-up, and the frame set: each candidate once; the timed load sends the frames that get a
@@ -402,6 +433,13 @@ export async function run(args: string[]): Promise<void> {
     console.log(`verifies: ${n} in ${wall.toFixed(1)} s at concurrency ${opts.concurrency}: ${(decided / wall).toFixed(1)} decisions/s`);
     console.log(`latency ms: p50 ${ms(pct(total.latencies, 0.5))}, p95 ${ms(pct(total.latencies, 0.95))}, p99 ${ms(pct(total.latencies, 0.99))}, max ${ms(Math.max(...total.latencies))}`);
     console.log(`decisions: ${fmtMap(total.decisions)}; errors: ${fmtMap(total.errors)}`);
+    // Where the server's time went: CPU of all its threads per verify, and how busy its main thread (HTTP, matching, the log) was.
+    console.log(`server CPU: ${((after.cpuMs - before.cpuMs) / n).toFixed(1)} ms per verify (all threads; ${((after.cpuMs - before.cpuMs) / 1000 / wall).toFixed(2)} cores busy on average), main thread ${((after.mainCpuMs - before.mainCpuMs) / n).toFixed(1)} ms CPU per verify (${(((after.mainCpuMs - before.mainCpuMs) / 1000 / wall) * 100).toFixed(0)}% of a core)`);
+    const perThread = Object.entries(after.threadCpuMs)
+      .map(([t, ms]) => [t, (ms - (before.threadCpuMs[t] ?? 0)) / n] as const)
+      .filter(([, ms]) => ms >= 0.05)
+      .sort((a, b) => b[1] - a[1]);
+    if (perThread.length) console.log(`  by thread, ms CPU per verify: ${perThread.map(([t, ms]) => `${t === String(child!.proc.pid) ? 'main' : t} ${ms.toFixed(1)}`).join(', ')}`);
     if (total.reasons.size) console.log(`  not decided on: ${fmtMap(total.reasons)}`);
     console.log(`activity log: ${loggedBefore} entries before, ${loggedAfter} after 2 s idle (granted and denied are logged; at most 5,000 are read)`);
     console.log(`after: ${memLine(after)}`);

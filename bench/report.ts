@@ -44,8 +44,26 @@ async function runArea(area: string, args: string[], dir: string): Promise<Ran> 
     return { area, args, figures: summary.figures, output: stdout, seconds: (performance.now() - t0) / 1000 };
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
-    return { area, args, figures: [], output: `${e.stdout ?? ''}\n${e.stderr ?? ''}`.trim(), seconds: (performance.now() - t0) / 1000, error: e.message.split('\n')[0]! };
+    // The end of what it said, without the minified library source a crash can print.
+    const said = `${e.stdout ?? ''}\n${e.stderr ?? ''}`.split('\n').filter((l) => l.trim() !== '' && l.length < 400);
+    const reason = said.filter((l) => /error/i.test(l) && !/^\s+at /.test(l)).at(-1) ?? e.message.split('\n')[0]!;
+    return { area, args, figures: [], output: said.slice(-25).join('\n'), seconds: (performance.now() - t0) / 1000, error: reason.trim() };
   }
+}
+
+/**
+ * bench/load runs the server in a child process and prints its findings; these lines of its
+ * output are the table's figures (decisions/s, latency, RSS before and after).
+ */
+function loadFigures(output: string, command: string): BenchFigure[] {
+  const rate = output.match(/verifies: (\d+) in [\d.]+ s at concurrency (\d+): ([\d.]+) decisions\/s/);
+  const lat = output.match(/latency ms: p50 (\d+), p95 (\d+), p99 (\d+)/);
+  const rss = output.match(/RSS MB: before (\d+), after (\d+), peak (\d+)/);
+  return [
+    ...(rate ? [{ what: `decisions per second, ${rate[1]} verifies at concurrency ${rate[2]} over loopback`, ours: rate[3]!, command }] : []),
+    ...(lat ? [{ what: 'latency under that load, p50 / p95 / p99 ms', ours: `${lat[1]} / ${lat[2]} / ${lat[3]}`, command }] : []),
+    ...(rss ? [{ what: 'server RSS before / after / peak, MB', ours: `${rss[1]} / ${rss[2]} / ${rss[3]}`, command }] : []),
+  ];
 }
 
 function machine(): string {
@@ -90,6 +108,7 @@ export async function run(args: string[]): Promise<BenchSummary> {
     for (const p of PLAN.filter((x) => only.has(x.area))) {
       console.error(`[bench report] ${p.area}: ${p.what}...`);
       const r = await runArea(p.area, p.args, dir);
+      if (p.area === 'load' && r.figures.length === 0 && !r.error) r.figures = loadFigures(r.output, `npm run bench -- ${['load', ...p.args].join(' ')}`);
       console.error(`[bench report] ${p.area}: ${r.error ? `failed: ${r.error}` : `${r.figures.length} figures`} in ${r.seconds.toFixed(0)} s`);
       ran.push(r);
     }

@@ -95,6 +95,7 @@ function envLayer(env: NodeJS.ProcessEnv): Layer {
     enroll: { minSamples: num('FACEGATE_ENROLL_MIN_SAMPLES') },
     detector: get('FACEGATE_DETECTOR'),
     logDecisions: bool('FACEGATE_LOG_DECISIONS'),
+    workers: get('FACEGATE_WORKERS')?.toLowerCase() === 'auto' ? 'auto' : num('FACEGATE_WORKERS'),
   };
   return resolvePaths(layer, process.cwd());
 }

@@ -81,6 +81,12 @@ export const AppConfigSchema = z.strictObject({
     .prefault({}),
   /** Write granted / denied verifications to the gallery's activity log. */
   logDecisions: z.boolean().default(true),
+  /**
+   * Inference worker threads (each with its own WASM backend, detector and model copy): 0 runs
+   * inference in-process, 'auto' one per core (os.availableParallelism(), at most 4). Unset (null):
+   * the server uses 'auto', the CLI and library callers in-process (quick to start).
+   */
+  workers: z.union([z.literal('auto'), z.int().min(0).max(32)]).nullable().default(null),
 });
 
 export type AppConfig = z.output<typeof AppConfigSchema>;

@@ -1,29 +1,25 @@
 // Where a frame becomes a decision. Every way in (POST /api/verify and /api/identify, the kiosk
 // page, the server's camera, the CLI, enrollment screening) goes through this one path:
 //   decode -> (model queue) detect -> align -> quality -> embed -> gate -> match -> record.
-// Decoding runs outside the queue (sharp has its own threads); detection and embedding run one
-// request at a time, and read the model inside their queue job, so a model switch never splits
-// a request between two models.
+// Frame -> faces and embedding is the FrameAnalyzer's (frame-analyzer.ts): in-process, decoding
+// outside the queue (sharp has its own threads) and detection and embedding one request at a
+// time; or on inference worker threads, one per core (analyzer-pool.ts). Either way the model is
+// read when the request's queue job starts and the result names it, so a model switch never
+// splits a request between two models, and each result is matched with its own model's matcher.
 import type { Gallery, Identity } from '../gallery/gallery.js';
-import type { GalleryMatcher } from '../match/gallery-matcher.js';
 import type { Settings } from '../settings/schema.js';
 import { passesThreshold, type Metric } from '../match/vector.js';
-import type { Embedder } from '../service/embedder.js';
-import { ServiceError, fromDecodeError } from '../service/errors.js';
+import { ServiceError } from '../service/errors.js';
 import type { InferenceQueue } from '../service/inference-queue.js';
 import { qualityScore } from '../service/templates.js';
-import { decodeImage, ImageDecodeError } from '../vision/decode.js';
-import { extractFaces, type ExtractedFace } from '../vision/extract.js';
+import type { ExtractedFace } from '../vision/extract.js';
 import type { QualityConfig } from '../vision/quality.js';
 import type { Box, FaceDetector, RgbImage } from '../vision/types.js';
+import { decodeFrame, InProcessAnalyzer, type ActiveModel, type FrameAnalyzer } from './frame-analyzer.js';
 import { gate, refusalMessage, type Gate } from './gate.js';
 import type { DoorDecision, FaceReport, IdentifyOutcome, IdentityRef, Reason, SampleReport, StageTimings, VerifyOutcome } from './types.js';
 
-/** A loaded model and the matcher over its templates: swapped together, read together. */
-export interface ActiveModel {
-  embedder: Embedder;
-  matcher: GalleryMatcher;
-}
+export type { ActiveModel } from './frame-analyzer.js';
 
 export interface DoorDeps {
   limits: { maxImageBytes: number; maxPixels: number };
@@ -33,6 +29,11 @@ export interface DoorDeps {
   queue: InferenceQueue;
   /** The model in use, or why there is none; read inside a queue job. */
   model(): ActiveModel | { reason: string };
+  /**
+   * Bytes -> faces and embedding: in-process (the default, over detector, queue and model) or on
+   * inference workers (PooledAnalyzer).
+   */
+  analyzer?: FrameAnalyzer;
   /** Identities and their templates (read only). */
   gallery: Gallery;
   /** The settings now (metric, thresholds, topK). */
@@ -41,6 +42,9 @@ export interface DoorDeps {
 
 /** Hears every final decision, with the frame it was made on (decoded pixels, or the camera's JPEG). */
 export type DecisionListener = (d: DoorDecision, frame: RgbImage | Uint8Array | undefined) => void;
+
+/** One frame after the model saw it (what decide() needs: FrameAnalysis without the pixels). */
+export type FrameFacts = Omit<FrameAnalysis, 'image'>;
 
 /** One frame after the model saw it. */
 export interface FrameAnalysis {
@@ -94,19 +98,29 @@ function faceReport(f: ExtractedFace | undefined): FaceReport | null {
 }
 
 export class Door {
-  /** Requests decoding their image, not yet in the queue: background work lets them in first. */
-  #decoding = 0;
   readonly #listeners = new Set<DecisionListener>();
+  readonly #analyzer: FrameAnalyzer;
 
-  constructor(private readonly deps: DoorDeps) {}
-
-  get decoding(): number {
-    return this.#decoding;
+  constructor(private readonly deps: DoorDeps) {
+    this.#analyzer = deps.analyzer ?? new InProcessAnalyzer({ limits: deps.limits, detector: deps.detector, queue: deps.queue, model: () => deps.model() });
   }
 
-  /** Runs model work (a liveness pass) in the inference queue, between the door's own jobs. */
+  /** Requests decoding their image on this thread, not yet in the queue: background work lets them in first. */
+  get decoding(): number {
+    return this.#analyzer.decoding;
+  }
+
+  /** What turns frames into faces and embeddings: in-process or the inference workers. */
+  get analyzer(): FrameAnalyzer {
+    return this.#analyzer;
+  }
+
+  /**
+   * Runs model work on this thread (a liveness pass): in the inference queue between the door's
+   * own jobs in-process; one at a time beside the inference workers with a pool.
+   */
   inQueue<T>(job: () => Promise<T>): Promise<T> {
-    return this.deps.queue.run(job);
+    return this.#analyzer.local(job);
   }
 
   /** Subscribes to final decisions (the activity log, the door hardware, metrics); returns the unsubscribe. */
@@ -138,60 +152,46 @@ export class Door {
     return m;
   }
 
-  async decode(bytes: Uint8Array, what = 'image'): Promise<RgbImage> {
-    try {
-      return await decodeImage(bytes, { maxBytes: this.deps.limits.maxImageBytes, maxPixels: this.deps.limits.maxPixels });
-    } catch (err) {
-      if (err instanceof ImageDecodeError) throw fromDecodeError(err, what);
-      throw err;
-    }
+  decode(bytes: Uint8Array, what = 'image'): Promise<RgbImage> {
+    return decodeFrame(bytes, this.deps.limits, what);
   }
 
   /**
    * decode -> (queue) detect, align, quality -> embed the subject if the gate lets it through,
    * a model is loaded and `embed` is not false. Without a model, detection and quality still run.
+   * In-process or on an inference worker (deps.analyzer): the same functions, the same result.
    */
   async analyze(bytes: Uint8Array, opts: { embed?: boolean; quality?: Partial<QualityConfig>; what?: string } = {}): Promise<FrameAnalysis> {
+    const a = await this.#analyze(bytes, { ...opts, image: true });
+    return { ...a, image: a.image! };
+  }
+
+  /**
+   * analyze(), with the decoded pixels only when `image` (an inference worker keeps them
+   * otherwise: verify, identify, check and screening need only faces, crops and the size).
+   */
+  async #analyze(bytes: Uint8Array, opts: { embed?: boolean; quality?: Partial<QualityConfig>; what?: string; image: boolean }): Promise<FrameFacts & { image: RgbImage | undefined; width: number; height: number }> {
     const t0 = performance.now();
-    // Counted until its queue job is queued (same tick as the decrement).
-    this.#decoding++;
-    let image: RgbImage;
-    try {
-      image = await this.decode(bytes, opts.what);
-    } finally {
-      this.#decoding--;
-    }
-    const t1 = performance.now();
-    let tq = 0;
-    const r = await this.deps.queue.run(async () => {
-      tq = performance.now();
-      const m = this.deps.model();
-      const model = 'reason' in m ? null : m;
-      const x = await extractFaces(image, { detector: this.deps.detector, quality: opts.quality ?? this.deps.quality });
-      const g = gate(x.faces);
-      const te = performance.now();
-      const embedding = model && g.kind === 'usable' && opts.embed !== false ? (await model.embedder.net.embedCrops([g.subject.crop]))[0] : undefined;
-      return { x, g, embedding, embedMs: embedding ? performance.now() - te : 0, model };
-    });
+    const r = await this.#analyzer.analyze(bytes, { embed: opts.embed, quality: opts.quality ?? this.deps.quality, what: opts.what, image: opts.image });
     const t2 = performance.now();
     const timings: StageTimings = {
-      decode: round(t1 - t0),
-      queue: round(tq - t1),
-      detect: round(r.x.timings.detect ?? 0),
-      align: round(r.x.timings.align ?? 0),
-      quality: round(r.x.timings.quality ?? 0),
-      embed: round(r.embedMs),
+      decode: round(r.timings.decode),
+      queue: round(r.timings.queue),
+      detect: round(r.timings.detect),
+      align: round(r.timings.align),
+      quality: round(r.timings.quality),
+      embed: round(r.timings.embed),
       match: 0,
       total: round(t2 - t0),
     };
-    return { image, faces: r.x.faces, gate: r.g, embedding: r.embedding, model: r.model, timings };
+    return { image: r.image, width: r.width, height: r.height, faces: r.faces, gate: gate(r.faces), embedding: r.embedding, model: r.model, timings };
   }
 
   /**
    * The one-frame decision: the gate's refusal, or the match (1:1 against `claim`, else 1:N open
    * set). Pure over the analysis; the API, the CLI and each kiosk frame decide here.
    */
-  decide(a: FrameAnalysis, claim?: Identity): VerifyOutcome {
+  decide(a: FrameFacts, claim?: Identity): VerifyOutcome {
     const model = a.model ?? this.#model();
     const { metric, threshold } = this.metric();
     const base = {
@@ -229,7 +229,8 @@ export class Door {
   /** One frame -> decision; a match attempt (granted or denied) is announced as a final decision of `door`. */
   async verify(bytes: Uint8Array, opts: { claim?: Identity; door?: string } = {}): Promise<VerifyOutcome> {
     this.#model();
-    const a = await this.analyze(bytes);
+    // The frame goes to the decision listeners for the log's snapshot: the pixels only when snapshots are kept.
+    const a = await this.#analyze(bytes, { image: this.deps.settings().keepSnapshots });
     const out = this.decide(a, opts.claim);
     if (out.decision === 'granted' || out.decision === 'denied') {
       const { decision, claim, identity, score, threshold, metric, modelId } = out;
@@ -241,7 +242,7 @@ export class Door {
   /** 1:N with the k best candidates, for operators. Refuses what verify refuses; logs nothing. */
   async identify(bytes: Uint8Array, opts: { k?: number } = {}): Promise<IdentifyOutcome> {
     this.#model();
-    const a = await this.analyze(bytes);
+    const a = await this.#analyze(bytes, { image: false });
     const model = a.model ?? this.#model();
     const matcher = model.matcher;
     const { metric, threshold } = this.metric();
@@ -278,8 +279,8 @@ export class Door {
 
   /** Detection and the quality gate only (no model needed). */
   async check(bytes: Uint8Array, quality?: Partial<QualityConfig>): Promise<FaceCheck> {
-    const a = await this.analyze(bytes, { embed: false, quality, what: 'frame' });
-    const base = { width: a.image.width, height: a.image.height, faces: a.faces.length };
+    const a = await this.#analyze(bytes, { embed: false, quality, what: 'frame', image: false });
+    const base = { width: a.width, height: a.height, faces: a.faces.length };
     const subject = a.faces[0];
     if (!subject) return { ...base, box: null, ok: false, reasons: [{ code: 'no_face', message: 'Look at the camera' }], metrics: null };
     return { ...base, box: subject.face.box, ok: a.gate.kind === 'usable', reasons: subject.quality.reasons, metrics: subject.quality.metrics };
@@ -295,10 +296,10 @@ export class Door {
     for (const [index, img] of images.entries()) {
       const sample: SampleReport = { index, file: img.file ?? null, accepted: false, kept: false, reasons: [], quality: null, box: null };
       samples.push(sample);
-      let a: FrameAnalysis;
+      let a: FrameFacts;
       try {
         // The report names the file already: the reason does not repeat it.
-        a = await this.analyze(img.bytes, { embed: false, quality: img.quality, what: '' });
+        a = await this.#analyze(img.bytes, { embed: false, quality: img.quality, what: '', image: false });
       } catch (err) {
         // An unreadable image is this sample's problem; a busy queue or a bug is the request's.
         if (!(err instanceof ServiceError) || !['corrupt_image', 'unsupported_media', 'empty_image', 'image_too_large', 'not_found'].includes(err.code)) throw err;

@@ -3,6 +3,8 @@
 // re-embedding, model switches and gallery admin, for the HTTP API, the pages and the CLI alike.
 // The model can be switched at runtime (switchModel): every request picks the model inside its
 // queue job and matches with that model's matcher, so none runs half on the old and half on the new.
+// Inference runs in-process or on a pool of worker threads (config.workers; src/door/analyzer-pool):
+// with a pool, a new model is loaded in every worker before it becomes the current one.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -17,6 +19,9 @@ import type { Settings, SettingsPatch } from '../settings/index.js';
 import { GalleryMatcher } from '../match/gallery-matcher.js';
 import { isBetter } from '../match/vector.js';
 import { DecisionLog, Door, type ActiveModel, type FaceCheck, type IdentifyOutcome, type IdentityRef, type SampleReport, type VerifyOutcome } from '../door/index.js';
+import { AnalyzerPool, PooledAnalyzer, payloadOf, resolveWorkers } from '../door/analyzer-pool.js';
+import type { WorkerMemory } from '../door/analyzer-protocol.js';
+import { InProcessAnalyzer, type FrameAnalyzer } from '../door/frame-analyzer.js';
 import { decodeImage, encodeJpeg } from '../vision/decode.js';
 import { sharedDetector, type ExtractedFace } from '../vision/extract.js';
 import { photoQualityConfig, type QualityConfig } from '../vision/quality.js';
@@ -35,6 +40,11 @@ export interface OpenOptions {
   embedder?: EmbedderSlot;
   /** Where to say what opening did to the gallery (re-embedding, people who must enrol again); default stderr unless quiet. */
   log?: (line: string) => void;
+  /**
+   * Inference workers when config.workers is unset: the server passes 'auto' (one per core);
+   * default 0 (in-process: the CLI, tests, benchmarks start quickly). config.workers wins.
+   */
+  workers?: number | 'auto';
 }
 
 export interface EnrollImage {
@@ -92,6 +102,8 @@ export class FaceService {
   /** Frame -> decision: verify, identify, kiosk frames, enrollment screening. */
   readonly door: Door;
   readonly #queue: InferenceQueue;
+  /** Frames and crops -> faces and embeddings: in-process, or the inference workers. */
+  readonly #analyzer: FrameAnalyzer;
   #model: ModelState;
   /** Model switches and re-embeddings, one at a time (a switch must not dispose a net a re-embed is using). */
   #modelOps: Promise<unknown> = Promise.resolve();
@@ -109,18 +121,23 @@ export class FaceService {
     detector: FaceDetector,
     readonly backend: string,
     log: (line: string) => void,
+    pool: AnalyzerPool | null,
   ) {
     this.#enrolled = enrolled;
-    this.#queue = new InferenceQueue(config.limits.maxQueue);
+    // A pool runs as many requests at once as it has worker slots; in-process, one at a time.
+    this.#queue = new InferenceQueue(config.limits.maxQueue, pool ? Math.min(pool.capacity, config.limits.maxQueue) : 1);
     this.#model = this.#stateOf(slot);
     const { gallery, settings, activity } = enrolled;
     this.#say = log;
+    const model = () => (this.#model.slot.loaded ? this.#current() : { reason: this.#model.slot.reason });
+    this.#analyzer = pool ? new PooledAnalyzer(pool, { queue: this.#queue, model }) : new InProcessAnalyzer({ limits: config.limits, detector, queue: this.#queue, model });
     this.door = new Door({
       limits: config.limits,
       quality: config.quality,
       detector,
       queue: this.#queue,
-      model: () => (this.#model.slot.loaded ? this.#current() : { reason: this.#model.slot.reason }),
+      model,
+      analyzer: this.#analyzer,
       gallery,
       settings: () => settings.get(),
     });
@@ -148,6 +165,26 @@ export class FaceService {
   /** Requests waiting for or running on the model. */
   get queueDepth(): number {
     return this.#queue.depth;
+  }
+
+  /** Where inference runs: 'in-process' or 'N inference workers'. */
+  get inference(): string {
+    return this.#analyzer.describe;
+  }
+
+  /**
+   * The inference workers' own view (debug, health, the leak check): each worker's tf.memory()
+   * and WASM heap, and restarts so far. In-process: no workers (tensorCount() is this thread's).
+   */
+  async inferenceHealth(): Promise<{ workers: number; live: number; restarts: number; memory: (WorkerMemory & { worker: number })[] }> {
+    const a = this.#analyzer;
+    if (!(a instanceof PooledAnalyzer)) return { workers: 0, live: 0, restarts: 0, memory: [] };
+    return { workers: a.pool.size, live: a.pool.live, restarts: a.pool.restarts, memory: await a.pool.memory() };
+  }
+
+  /** The inference worker pool (tests, benchmarks), or null in-process. */
+  get workerPool(): AnalyzerPool | null {
+    return this.#analyzer instanceof PooledAnalyzer ? this.#analyzer.pool : null;
   }
 
   #stateOf(slot: EmbedderSlot): ModelState {
@@ -178,12 +215,40 @@ export class FaceService {
         slot = { loaded: false, dir: slot.embedder.dir, reason: conflict };
       }
       const log = opts.log ?? (opts.quiet ? () => {} : (line: string) => console.error(`[facegate] ${line}`));
-      const service = new FaceService(config, enrolled, slot, detector, describeChoice(choice), log);
-      await service.#followModel();
+      const pool = await FaceService.#startPool(config, opts, choice.name, slot, log);
+      const service = new FaceService(config, enrolled, slot, detector, describeChoice(choice), log, pool?.pool ?? null);
+      if (pool && slot.loaded) (service.#analyzer as PooledAnalyzer).adopt(slot.embedder, pool.key!);
+      try {
+        await service.#followModel();
+      } catch (err) {
+        await service.#analyzer.close();
+        throw err;
+      }
       return service;
     } catch (err) {
       await enrolled.close();
       throw translate(err);
+    }
+  }
+
+  /**
+   * The inference workers, when configured (config.workers, else opts.workers; 'auto' is one per
+   * core, and none on a native backend, which has threads of its own), with the model loaded in
+   * each. A pool that cannot start is said, and inference runs in-process.
+   */
+  static async #startPool(config: AppConfig, opts: OpenOptions, backend: string, slot: EmbedderSlot, log: (line: string) => void): Promise<{ pool: AnalyzerPool; key: number | null } | null> {
+    const setting = config.workers ?? opts.workers ?? 0;
+    const size = setting === 'auto' && (backend === 'node' || backend === 'gpu') ? 0 : resolveWorkers(setting);
+    if (size <= 0) return null;
+    let pool: AnalyzerPool | undefined;
+    try {
+      pool = await AnalyzerPool.start({ size, detector: config.detector, limits: config.limits, log });
+      const key = slot.loaded ? await pool.load(await payloadOf(slot.embedder)) : null;
+      return { pool, key };
+    } catch (err) {
+      await pool?.terminate();
+      log(`could not start ${size} inference workers (${(err as Error).message.split('\n')[0]}); inference runs in-process`);
+      return null;
     }
   }
 
@@ -193,6 +258,7 @@ export class FaceService {
     // Decisions still waiting for the disk are written before the log closes.
     await this.decisions.flush();
     await this.#enrolled.close();
+    await this.#analyzer.close();
     if (this.slot.loaded) this.slot.embedder.net.dispose();
   }
 
@@ -278,9 +344,9 @@ export class FaceService {
   }
 
   /** Like queue.run, but waits for room instead of refusing as busy: a model switch must not be dropped. */
-  async #runWhenRoom<T>(job: () => Promise<T>): Promise<T> {
+  async #runWhenRoom<T>(job: () => Promise<T>, opts: { exclusive?: boolean } = {}): Promise<T> {
     while (this.#queue.depth >= this.#queue.maxPending) await sleep(25);
-    return this.#queue.run(job);
+    return opts.exclusive ? this.#queue.exclusive(job) : this.#queue.run(job);
   }
 
   /**
@@ -296,7 +362,7 @@ export class FaceService {
     this.#requireModel();
     return this.#queue.run(async () => {
       const model = this.#current();
-      return { embeddings: await model.embedder.net.embedCrops(crops), model };
+      return { embeddings: await this.#analyzer.embedCrops(model.embedder, crops), model };
     });
   }
 
@@ -475,14 +541,16 @@ export class FaceService {
   }
 
   /**
-   * Loads the model in `dir` and makes it the one in use, without a restart. First the crops the
-   * new model has no templates for are embedded in small queue jobs, so door requests keep being
-   * answered (by the old model) in between. Then, inside one short queue job (no request runs half
-   * on the old and half on the new model), it re-reads the gallery (another process, e.g. the
+   * Loads the model in `dir` and makes it the one in use, without a restart. With inference
+   * workers, every worker loads it first. Then the crops the new model has no templates for are
+   * embedded in small queue jobs, so door requests keep being answered (by the old model) in
+   * between. Then, inside one short exclusive queue job (no request runs meanwhile, so none runs
+   * half on the old and half on the new model), it re-reads the gallery (another process, e.g. the
    * finetune, may have written templates), embeds only crops added since, activates the model with
-   * its recommended thresholds, swaps model and matcher, and disposes the old net. If the model
-   * cannot be loaded or the gallery not written, the old model stays and the error is thrown.
-   * Switching to the folder already in use does nothing.
+   * its recommended thresholds, swaps model and matcher, and disposes the old net (in the workers,
+   * once the requests using it are answered). If the model cannot be loaded or the gallery not
+   * written, the old model stays and the error is thrown. Switching to the folder already in use
+   * does nothing.
    */
   switchModel(dir: string, opts: { onProgress?: (embedded: number, total: number) => void } = {}): Promise<ModelSwitchOutcome> {
     return this.#modelOp(async () => {
@@ -496,23 +564,34 @@ export class FaceService {
       if (!next.loaded) throw new ServiceError(next.missing ? 'not_found' : 'invalid_input', next.reason);
       let swapped = false;
       try {
+        // Every worker has the new model before any request can be given it.
+        await this.#analyzer.prepare(next.embedder);
         await translated(() => this.#enrolled.reload());
         const conflict = FaceService.#sizeConflict(this.#gallery, next.embedder);
         if (conflict) throw new ServiceError('conflict', conflict);
         const early = await this.#embedMissing(next.embedder, (job) => this.#runBehindRequests(job), undefined, opts.onProgress);
-        const reembed = await this.#runWhenRoom(async () => {
-          await translated(() => this.#enrolled.reload());
-          // Already inside the queue job: embed directly (queue.run here would wait for itself).
-          const r = await this.#reembedFor(next.embedder, (job) => job(), early);
-          const old = this.#model.slot;
-          this.#model = this.#stateOf(next);
-          swapped = true;
-          if (old.loaded) old.embedder.net.dispose();
-          return r;
-        });
+        const reembed = await this.#runWhenRoom(
+          async () => {
+            await translated(() => this.#enrolled.reload());
+            // Already inside the queue job: embed directly (queue.run here would wait for itself).
+            const r = await this.#reembedFor(next.embedder, (job) => job(), early);
+            const old = this.#model.slot;
+            this.#model = this.#stateOf(next);
+            swapped = true;
+            if (old.loaded) {
+              old.embedder.net.dispose();
+              this.#analyzer.release(old.embedder);
+            }
+            return r;
+          },
+          { exclusive: true },
+        );
         return { switched: true, from, modelId: next.embedder.modelId, dir: abs, reembed, ms: round(performance.now() - t0) };
       } finally {
-        if (!swapped) next.embedder.net.dispose();
+        if (!swapped) {
+          next.embedder.net.dispose();
+          this.#analyzer.release(next.embedder);
+        }
       }
     });
   }
@@ -584,7 +663,7 @@ export class FaceService {
       // request, a finished decode) run, so its queue job gets in before the next batch.
       await new Promise((r) => setImmediate(r));
       const batch = pending.slice(i, i + REEMBED_BATCH);
-      const out = await run(() => e.net.embedCrops(batch.map((p) => p.crop)));
+      const out = await run(() => this.#analyzer.embedCrops(e, batch.map((p) => p.crop)));
       items.push(...batch.map((p) => p.item));
       embeddings.push(...out);
       onProgress?.(i + batch.length, pending.length);
