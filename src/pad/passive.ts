@@ -1,5 +1,5 @@
 // The passive checks: two small CNNs shipped in the @vladmandic/human npm package (MIT), run on
-// our own engine through PadGraph.
+// our own engine through the detector's graph executor (src/vision/graph-model.ts).
 //
 //   antispoof  128x128 RGB in [0, 1] -> sigmoid, 1 = real. Converted by vladmandic from the
 //              Kaggle notebook anku420/fake-face-detection (its generatedBy field). Human's faceid
@@ -21,7 +21,7 @@ import { initBackend } from '../engine/backend.js';
 import { humanModelsDir } from '../vision/models.js';
 import type { Box, RgbImage } from '../vision/types.js';
 import { type Affine, warpAffineAA } from '../vision/warp.js';
-import { PadGraph } from './graph-exec.js';
+import { GraphModel } from '../vision/graph-model.js';
 import { MESH_ENLARGE } from './mesh-landmarks.js';
 
 /** Side of Human's face tensor (the mesh input). */
@@ -53,14 +53,14 @@ export function humanFaceCrop(img: RgbImage, meshBox: Box): RgbImage {
 
 export class PassiveModels {
   private constructor(
-    private readonly antispoof: PadGraph,
-    private readonly liveness: PadGraph,
+    private readonly antispoof: GraphModel,
+    private readonly liveness: GraphModel,
   ) {}
 
   static async load(dir?: string): Promise<PassiveModels> {
     await initBackend({ quiet: true });
     const p = passiveModelPaths(dir);
-    const [a, l] = await Promise.all([PadGraph.load(p.antispoof), PadGraph.load(p.liveness)]);
+    const [a, l] = await Promise.all([GraphModel.load(p.antispoof), GraphModel.load(p.liveness)]);
     return new PassiveModels(a, l);
   }
 
@@ -76,9 +76,10 @@ export class PassiveModels {
     });
     const [spoof, live] = tf.tidy(() => {
       const x = tf.tensor4d(buf, [crops.length, n, n, 3]);
-      const size = (g: PadGraph): [number, number] => [g.inputShape[1]!, g.inputShape[2]!];
-      const a = this.antispoof.execute(tf.image.resizeBilinear(x, size(this.antispoof), false));
-      const l = this.liveness.execute(tf.image.resizeBilinear(x, size(this.liveness), false));
+      const size = (g: GraphModel): [number, number] => [g.inputShape[1]!, g.inputShape[2]!];
+      // One output each: the antispoof sigmoid, the liveness softmax.
+      const a = this.antispoof.execute(tf.image.resizeBilinear(x, size(this.antispoof), false))[0]!;
+      const l = this.liveness.execute(tf.image.resizeBilinear(x, size(this.liveness), false))[0]!;
       return [a, l];
     });
     const a = spoof.dataSync(), l = live.dataSync();

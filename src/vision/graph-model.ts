@@ -31,6 +31,8 @@ interface ModelJson {
 const SUPPORTED = new Set([
   'Const', 'Placeholder', 'Identity', '_FusedConv2D', 'Conv2D', 'DepthwiseConv2dNative', 'AddV2', 'Add', 'BiasAdd',
   'Relu', 'Relu6', 'Prelu', 'Sigmoid', 'MaxPool', 'Pad', 'Reshape', 'ConcatV2',
+  // The passive liveness models' dense layers and heads (src/pad/passive.ts).
+  '_FusedMatMul', 'MatMul', 'Mul', 'Softmax',
 ]);
 
 const str = (a: AttrValue | undefined): string => (a?.s ? Buffer.from(a.s, 'base64').toString('latin1') : '');
@@ -213,6 +215,18 @@ function bind(node: GraphNode, inputs: (number | tf.Tensor)[]): (ins: tf.Tensor[
         preluActivationWeights: activation === 'prelu' ? x[hasBias ? 3 : 2] : undefined,
       });
     }
+    case '_FusedMatMul':
+    case 'MatMul': {
+      const fused = (a.fused_ops?.list?.s ?? []).map((s) => Buffer.from(s, 'base64').toString('latin1'));
+      if (fused.some((f) => f !== 'BiasAdd' && f !== 'Relu')) throw new Error(`unsupported fused ops ${fused.join('+')}`);
+      const transposeA = a.transpose_a?.b ?? false, transposeB = a.transpose_b?.b ?? false;
+      const bias = fused.includes('BiasAdd'), activation = fused.includes('Relu') ? 'relu' : 'linear';
+      return (x) => tf.fused.matMul({ a: x[0] as tf.Tensor2D, b: x[1] as tf.Tensor2D, transposeA, transposeB, bias: bias ? x[2] : undefined, activation });
+    }
+    case 'Mul':
+      return (x) => tf.mul(x[0]!, x[1]!);
+    case 'Softmax':
+      return (x) => tf.softmax(x[0]!);
     case 'DepthwiseConv2dNative': {
       const strides = hw(a.strides, 1), pad = padding(a.padding), dilations = hw(a.dilations, 1);
       return (x) => tf.depthwiseConv2d(x[0] as tf.Tensor4D, x[1] as tf.Tensor4D, strides, pad, 'NHWC', dilations);
