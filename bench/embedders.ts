@@ -45,7 +45,14 @@ const median = (xs: number[]) => {
 export async function run(args: string[]): Promise<BenchSummary> {
   const { values } = parseArgs({
     args,
-    options: { model: { type: 'string', default: 'models/facegate-default' }, seconds: { type: 'string', default: '8' }, batch: { type: 'string', default: '8' }, rounds: { type: 'string', default: '5' } },
+    options: {
+      model: { type: 'string', default: 'models/facegate-default' },
+      seconds: { type: 'string', default: '8' },
+      batch: { type: 'string', default: '8' },
+      rounds: { type: 'string', default: '5' },
+      // Ours with BatchNorm run unfolded: what folding it into the convolutions saves.
+      'no-fold': { type: 'boolean', default: false },
+    },
   });
   const backend = await initBackend();
   const seconds = Number(values.seconds);
@@ -53,6 +60,7 @@ export async function run(args: string[]): Promise<BenchSummary> {
   const rounds = Number(values.rounds);
   const faces = await crops(32);
   const { net } = await loadModel(values.model!);
+  net.foldBatchNorm = !values['no-fold'];
   const peer = await FaceApiPeer.create({ withDetector: false });
   // The two alternate in short rounds, so a slow spell of the machine (face-api's own rate has
   // moved between 22 and 33 faces/s across runs) hits both sides of a round's ratio alike.
@@ -65,7 +73,7 @@ export async function run(args: string[]): Promise<BenchSummary> {
     }
     rows.push(row);
   }
-  console.log(`backend ${backend.name}; ours = ${values.model} (${net.config.variant} ${net.config.inputSize}px), face-api = faceRecognitionNet 150px; real aligned crops; ${rounds} alternating rounds of ${(seconds / rounds).toFixed(1)} s per side`);
+  console.log(`backend ${backend.name}; ours = ${values.model} (${net.config.variant} ${net.config.inputSize}px, BatchNorm ${net.foldBatchNorm ? 'folded' : 'unfolded'}), face-api = faceRecognitionNet 150px; real aligned crops; ${rounds} alternating rounds of ${(seconds / rounds).toFixed(1)} s per side`);
   console.log('| calls | ours faces/s | ours ms/face | face-api faces/s | face-api ms/face | ours / face-api, median of rounds (min-max) |');
   console.log('|---|---|---|---|---|---|');
   for (const { name, ours, theirs } of rows) {

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import sharp from 'sharp';
+import type { BenchSummary } from './summary.js';
 
 const HERE = fileURLToPath(import.meta.url);
 const DATA = path.resolve(path.dirname(HERE), '../../shared/data');
@@ -318,7 +319,7 @@ const workersArg = (v: string): number | 'auto' => {
   return n;
 };
 
-export async function run(args: string[]): Promise<void> {
+export async function run(args: string[]): Promise<BenchSummary | void> {
   const opts = new Command('bench load')
     .description('POST /api/verify at a fixed concurrency against a started server with a real gallery')
     .option('--requests <n>', 'verifies to time (not in soak mode)', positiveInt, 1000)
@@ -419,7 +420,7 @@ export async function run(args: string[]): Promise<void> {
       const half = Math.floor(xs.length / 2);
       const perK = (a: number) => ((slope(xs.slice(a), ys.slice(a)) * 1000) / MB).toFixed(2);
       console.log(`RSS over the soak: first ${mb(ys[0]!)} MB, last ${mb(ys.at(-1)!)} MB, min ${mb(Math.min(...ys))} MB, max ${mb(Math.max(...ys))} MB`);
-      // The activity log fills up to settings.activityCap (5,000) and is held in memory: the second half shows the trend after it.
+      // Warm-up and the audit trail's in-memory window (its newest 1,000 records) filling: the second half shows the trend after them.
       console.log(`RSS slope: ${perK(from)} MB per 1,000 verifies (samples ${from + 1}..${xs.length}), ${xs.length - half >= 3 ? perK(half) : 'n/a'} over the second half (samples ${half + 1}..${xs.length})`);
     }
     const wall = (performance.now() - t0) / 1000;
@@ -441,10 +442,18 @@ export async function run(args: string[]): Promise<void> {
       .sort((a, b) => b[1] - a[1]);
     if (perThread.length) console.log(`  by thread, ms CPU per verify: ${perThread.map(([t, ms]) => `${t === String(child!.proc.pid) ? 'main' : t} ${ms.toFixed(1)}`).join(', ')}`);
     if (total.reasons.size) console.log(`  not decided on: ${fmtMap(total.reasons)}`);
-    console.log(`activity log: ${loggedBefore} entries before, ${loggedAfter} after 2 s idle (granted and denied are logged; at most 5,000 are read)`);
+    console.log(`activity log: ${loggedBefore} entries before, ${loggedAfter} after 2 s idle (granted and denied are logged; the newest 1,000 are read)`);
     console.log(`after: ${memLine(after)}`);
     console.log(`after 2 s idle: ${memLine(idle)}`);
     console.log(`RSS MB: before ${mb(before.rss)}, after ${mb(after.rss)}, peak ${mb(idle.peakRss)} (since the server started); tensors before ${before.tensors}, after ${after.tensors}; sharp cache ${idle.sharpCache.items} items, ${mb(idle.sharpCache.memory)} MB`);
+    const command = `npm run bench -- load ${args.join(' ')}`.trim();
+    return {
+      figures: [
+        { what: `decisions per second, ${n} verifies at concurrency ${opts.concurrency} over loopback`, ours: (decided / wall).toFixed(1), command },
+        { what: 'latency under that load, p50 / p95 / p99 ms', ours: [0.5, 0.95, 0.99].map((q) => ms(pct(total.latencies, q))).join(' / '), command },
+        { what: 'server RSS before / after / peak, MB', ours: [before.rss, after.rss, idle.peakRss].map(mb).join(' / '), command },
+      ],
+    };
   } finally {
     await child?.stop();
     await rm(tmp, { recursive: true, force: true });

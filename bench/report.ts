@@ -52,21 +52,6 @@ async function runArea(area: string, args: string[], dir: string): Promise<Ran> 
   }
 }
 
-/**
- * bench/load runs the server in a child process and prints its findings; these lines of its
- * output are the table's figures (decisions/s, latency, RSS before and after).
- */
-function loadFigures(output: string, command: string): BenchFigure[] {
-  const rate = output.match(/verifies: (\d+) in [\d.]+ s at concurrency (\d+): ([\d.]+) decisions\/s/);
-  const lat = output.match(/latency ms: p50 (\d+), p95 (\d+), p99 (\d+)/);
-  const rss = output.match(/RSS MB: before (\d+), after (\d+), peak (\d+)/);
-  return [
-    ...(rate ? [{ what: `decisions per second, ${rate[1]} verifies at concurrency ${rate[2]} over loopback`, ours: rate[3]!, command }] : []),
-    ...(lat ? [{ what: 'latency under that load, p50 / p95 / p99 ms', ours: `${lat[1]} / ${lat[2]} / ${lat[3]}`, command }] : []),
-    ...(rss ? [{ what: 'server RSS before / after / peak, MB', ours: `${rss[1]} / ${rss[2]} / ${rss[3]}`, command }] : []),
-  ];
-}
-
 function machine(): string {
   const cpus = os.cpus();
   return `${cpus[0]?.model ?? 'unknown CPU'} x ${cpus.length} cores (${os.availableParallelism()} available), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, load average at the start ${os.loadavg()[0]!.toFixed(2)}`;
@@ -109,7 +94,6 @@ export async function run(args: string[]): Promise<BenchSummary> {
     for (const p of PLAN.filter((x) => only.has(x.area))) {
       console.error(`[bench report] ${p.area}: ${p.what}...`);
       const r = await runArea(p.area, p.args, dir);
-      if (p.area === 'load' && r.figures.length === 0 && !r.error) r.figures = loadFigures(r.output, `npm run bench -- ${['load', ...p.args].join(' ')}`);
       console.error(`[bench report] ${p.area}: ${r.error ? `failed: ${r.error}` : `${r.figures.length} figures`} in ${r.seconds.toFixed(0)} s`);
       ran.push(r);
     }

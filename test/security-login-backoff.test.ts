@@ -15,11 +15,11 @@ import { hashPassword, loadConfig } from '../src/config/index.js';
 import { FaceService } from '../src/service/index.js';
 import * as server from '../src/http/index.js';
 import { AdminAuth, createApp, type AppEnv, type Backoff } from '../src/http/index.js';
+import { LOCAL as KIOSK } from './fixtures/web/harness.js';
 
 const DEFAULT_BACKOFF = (server as { DEFAULT_BACKOFF?: Backoff }).DEFAULT_BACKOFF!;
 
 const PASSWORD = 'the operator password';
-const KIOSK = { incoming: { socket: { remoteAddress: '127.0.0.1' } } } as unknown as AppEnv['Bindings'];
 const sleep = (ms: number) => delay(ms);
 
 let tmp: string;

@@ -11,13 +11,13 @@ import type { Hono } from 'hono';
 import { initBackend } from '../src/engine/backend.js';
 import { hashPassword, loadConfig } from '../src/config/index.js';
 import { Enrolled } from '../src/enrolled/index.js';
+import { LOCAL } from './fixtures/web/harness.js';
 import { FaceService } from '../src/service/index.js';
 import { createApp, type AppEnv } from '../src/http/index.js';
 
 const PASSWORD = 'origin test password';
 /** app.request() URLs are http://localhost/...: this server's own origin. */
 const OWN = 'http://localhost';
-const LOCAL = { incoming: { socket: { remoteAddress: '127.0.0.1' } } } as unknown as AppEnv['Bindings'];
 
 let tmp: string;
 let service: FaceService;

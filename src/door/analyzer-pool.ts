@@ -132,7 +132,7 @@ export class AnalyzerPool {
   #spawn(index: number): Promise<void> {
     const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
     // A larger young generation than a worker's default: every frame allocates a few MB (pixels,
-    // crops, tensor data), and fewer scavenges measured ~4% less CPU per verify (bench load).
+    // crops, tensor data), which would otherwise mean a scavenge every few frames.
     const resourceLimits = { maxYoungGenerationSizeMb: this.#opts.youngGenerationMb ?? 64 };
     const worker = startWorker(new URL(`./analyzer-worker${ext}`, import.meta.url), { workerData: { role: ANALYZER_WORKER_ROLE, ...this.#start() }, resourceLimits });
     const slot: Slot = { index, worker, state: 'starting', busy: 0, pending: new Map() };

@@ -15,6 +15,7 @@ import type { QualityConfig } from '../vision/quality.js';
 import type { FaceDetector, RgbImage } from '../vision/types.js';
 import type { GalleryMatcher } from '../match/gallery-matcher.js';
 import { gate } from './gate.js';
+import type { StageTimings } from './types.js';
 
 /** A loaded model and the matcher over its templates: swapped together, read together. */
 export interface ActiveModel {
@@ -36,16 +37,8 @@ export interface AnalyzeOptions {
   image?: boolean;
 }
 
-/** Milliseconds of the stages before matching. */
-export interface AnalyzerTimings {
-  decode: number;
-  /** Waiting for the model (the queue, and on a pool the worker's own backlog). */
-  queue: number;
-  detect: number;
-  align: number;
-  quality: number;
-  embed: number;
-}
+/** Milliseconds of the stages before matching (queue: on a pool, also the worker's own backlog). */
+export type AnalyzerTimings = Omit<StageTimings, 'match' | 'total'>;
 
 /** One frame after the model saw it. */
 export interface AnalyzedFrame {

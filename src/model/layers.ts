@@ -259,8 +259,8 @@ export class ConvBnAct {
   /**
    * The same function as one fused kernel: BN folded into the kernel (w * scale per output channel)
    * and a bias (shift), the activation applied in the kernel's epilogue. On the imported
-   * MobileFaceNet (WASM, one 112 px crop) 50 BatchNorm and 33 PReLU kernels go: 19.9 -> 18.0 ms
-   * p50 per embedding, cosine to the unfolded graph >= 0.9999998.
+   * MobileFaceNet 50 BatchNorm and 33 PReLU kernels go (`npm run bench -- embedders` against
+   * `--no-fold`); embeddings stay within 1e-4 cosine of the unfolded graph (test/model.test.ts).
    */
   private forwardFolded(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     const conv = this.conv;

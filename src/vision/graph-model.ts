@@ -60,10 +60,9 @@ interface Step {
 /**
  * The graph compiled once at load: nodes in execution order with their attributes parsed and
  * constant operands (paddings, shapes, axes) read, so a call is a loop over kernels; each
- * intermediate is freed right after its last reader instead of at the end of a tidy. Measured
- * against the node-walking, tidy-wrapped executor this replaced (same outputs, bit for bit):
- * BlazeFace at 160 px 9.8 -> 8.0 ms (min of 200, one thread; the compiled plan inside a tidy
- * gave 9.4, so both parts count), FaceMesh 5.3 -> 4.5 ms.
+ * intermediate is freed right after its last reader instead of at the end of a tidy (both cut
+ * the time against the node-walking, tidy-wrapped executor this replaced, with the same outputs
+ * bit for bit). The detector's times per network: `npm run bench -- verify` (boxes, landmarks).
  */
 export class GraphModel {
   private constructor(

@@ -150,13 +150,13 @@ export function resizeArea(img: RgbImage, outW: number, outH: number, sx: number
 
 /**
  * resizeArea for whole-pixel factors and offsets (a 640x480 frame to the detector's 160x160 is
- * 4 x 3 blocks): integer sums of each block, pixels outside the image counting as black. The
- * general path's float taps took 2.6 ms on that frame, this 1.25 ms, with the same bytes out
- * (test/vision.test.ts; in principle an exact half could round apart by float error).
+ * 4 x 3 blocks): integer sums of each block, pixels outside the image counting as black, cheaper
+ * than the general path's float taps with the same bytes out (test/vision.test.ts; in principle
+ * an exact half could round apart by float error). Its time is the detector row of bench vision.
  */
 function resizeBoxInt(img: RgbImage, outW: number, outH: number, kx: number, ky: number, ox: number, oy: number): RgbImage {
   // Callers pass small integers (| 0: a -0 offset, which the detector's centring gives, is a
-  // double to V8 and made every index below float arithmetic, 1.8 ms instead of 1.25).
+  // double to V8 and made every index below float arithmetic).
   const { data, width: W, height: H } = img;
   const out = new Uint8Array(outW * outH * 3);
   const acc = new Uint32Array(outW * 3);
@@ -194,8 +194,8 @@ function resizeBoxInt(img: RgbImage, outW: number, outH: number, kx: number, ky:
 
 /**
  * Averages k x k blocks of the region [x0, x0+w) x [y0, y0+h). One pass per output pixel over
- * its block (k = 2, the common case for faces of 200-400 px, unrolled): a 480 x 556 region at
- * k = 2 took 1.9 ms with per-row accumulators, 0.56 ms so; the same rounding, the same bytes.
+ * its block (k = 2, the common case for faces of 200-400 px, unrolled, which beat per-row
+ * accumulators); the same rounding, the same bytes (test/vision.test.ts).
  */
 export function boxDownsample(img: RgbImage, k: number, x0 = 0, y0 = 0, w = img.width, h = img.height): RgbImage {
   const ow = Math.max(1, Math.floor(w / k));
