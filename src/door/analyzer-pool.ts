@@ -9,6 +9,7 @@
 // it was dispatched with, and its result is judged by that model's matcher. A released model is
 // disposed in a worker once no request of it is left there. util/worker-pool.ts (training, eval)
 // runs one task per worker and never replaces one, so this pool is its own.
+import { RefCounts } from '../util/ref-counts.js';
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { encodeTensors } from '../model/io.js';
@@ -75,7 +76,7 @@ export class AnalyzerPool {
   /** Models every worker has (or loads when it starts): key -> weights. */
   readonly #models = new Map<number, ModelPayload>();
   /** Requests per model not yet answered (queued here or in a worker). */
-  readonly #modelRefs = new Map<number, number>();
+  readonly #modelRefs = new RefCounts<number>();
   readonly #releasing = new Set<number>();
   #nextId = 1;
   #nextKey = 1;
@@ -257,17 +258,11 @@ export class AnalyzerPool {
   }
 
   #ref(key: number | null): void {
-    if (key !== null) this.#modelRefs.set(key, (this.#modelRefs.get(key) ?? 0) + 1);
+    this.#modelRefs.hold(key);
   }
 
   #unref(key: number | null): void {
-    if (key === null) return;
-    const n = (this.#modelRefs.get(key) ?? 1) - 1;
-    if (n > 0) this.#modelRefs.set(key, n);
-    else {
-      this.#modelRefs.delete(key);
-      if (this.#releasing.has(key)) this.#releaseNow(key);
-    }
+    if (this.#modelRefs.drop(key) && this.#releasing.has(key!)) this.#releaseNow(key!);
   }
 
   /** Hands waiting requests to the least busy ready workers. */

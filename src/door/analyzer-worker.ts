@@ -3,6 +3,7 @@
 // off the main thread), then runs detect -> align -> quality -> embed one round at a time; the
 // frames ready at the start of a round are detected one by one and their subjects embedded in one
 // batch per model. Big buffers go back as transferables.
+import { RefCounts } from '../util/ref-counts.js';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../engine/backend.js';
@@ -47,7 +48,7 @@ function errorOf(err: unknown): WorkerError {
 export class AnalyzerWorker {
   readonly #models = new Map<number, FaceNet>();
   /** Requests holding each model (a release waits for them). */
-  readonly #refs = new Map<number, number>();
+  readonly #refs = new RefCounts<number>();
   readonly #released = new Set<number>();
   readonly #items: Item[] = [];
   #busy = false;
@@ -63,17 +64,11 @@ export class AnalyzerWorker {
   }
 
   #hold(key: number | null): void {
-    if (key !== null) this.#refs.set(key, (this.#refs.get(key) ?? 0) + 1);
+    this.#refs.hold(key);
   }
 
   #drop(key: number | null): void {
-    if (key === null) return;
-    const n = (this.#refs.get(key) ?? 1) - 1;
-    if (n > 0) this.#refs.set(key, n);
-    else {
-      this.#refs.delete(key);
-      this.#disposeIfReleased(key);
-    }
+    if (this.#refs.drop(key)) this.#disposeIfReleased(key!);
   }
 
   #disposeIfReleased(key: number): void {
