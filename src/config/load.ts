@@ -96,6 +96,7 @@ function envLayer(env: NodeJS.ProcessEnv): Layer {
     detector: get('FACEGATE_DETECTOR'),
     logDecisions: bool('FACEGATE_LOG_DECISIONS'),
     workers: get('FACEGATE_WORKERS')?.toLowerCase() === 'auto' ? 'auto' : num('FACEGATE_WORKERS'),
+    threads: get('FACEGATE_THREADS')?.toLowerCase() === 'auto' ? 'auto' : num('FACEGATE_THREADS'),
   };
   return resolvePaths(layer, process.cwd());
 }

@@ -87,6 +87,12 @@ export const AppConfigSchema = z.strictObject({
    * the server uses 'auto', the CLI and library callers in-process (quick to start).
    */
   workers: z.union([z.literal('auto'), z.int().min(0).max(32)]).nullable().default(null),
+  /**
+   * Threads of the main thread's WASM kernels (engine/wasm-threads.ts): what a lone request uses,
+   * in-process or when the inference workers are idle. 'auto' one per core (at most 4). Unset
+   * (null): the server uses 'auto', the CLI and library callers 1.
+   */
+  threads: z.union([z.literal('auto'), z.int().min(1).max(16)]).nullable().default(null),
 });
 
 export type AppConfig = z.output<typeof AppConfigSchema>;

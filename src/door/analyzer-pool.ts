@@ -10,6 +10,7 @@
 // disposed in a worker once no request of it is left there. util/worker-pool.ts (training, eval)
 // runs one task per worker and never replaces one, so this pool is its own.
 import { RefCounts } from '../util/ref-counts.js';
+import { LoneRoute } from './lone-route.js';
 import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { encodeTensors } from '../model/io.js';
@@ -18,10 +19,10 @@ import { ServiceError } from '../service/errors.js';
 import { InferenceQueue } from '../service/inference-queue.js';
 import { startWorker } from '../util/worker.js';
 import type { QualityConfig } from '../vision/quality.js';
-import type { DetectorKind, RgbImage } from '../vision/types.js';
+import type { DetectorKind, FaceDetector, RgbImage } from '../vision/types.js';
 import type { FromWorker, ModelPayload, ToWorker, WorkerAnalysis, WorkerError, WorkerMemory, WorkerStart } from './analyzer-protocol.js';
 import { ANALYZER_WORKER_ROLE } from './analyzer-worker.js';
-import type { AnalyzedFrame, AnalyzeOptions, FrameAnalyzer, ModelSource } from './frame-analyzer.js';
+import { analyzeDecoded, decodeFrame, type AnalyzedFrame, type AnalyzeOptions, type FrameAnalyzer, type ModelSource } from './frame-analyzer.js';
 
 /** The most workers 'auto' starts (one per core, up to this). */
 export const MAX_AUTO_WORKERS = 4;
@@ -114,6 +115,11 @@ export class AnalyzerPool {
   /** Workers restarted since the pool started. */
   get restarts(): number {
     return this.#restarts;
+  }
+
+  /** Nothing waits for a worker and no worker holds a request. */
+  get idle(): boolean {
+    return this.#waiting.length === 0 && this.#slots.every((s) => s.busy === 0);
   }
 
   /** Workers ready to take requests now. */
@@ -425,22 +431,45 @@ export async function payloadOf(e: Embedder): Promise<ModelPayload> {
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
 
+export interface PooledDeps {
+  queue: InferenceQueue;
+  model: ModelSource;
+  /**
+   * A lone request may run on this thread instead, when this thread's kernels use every core (WASM
+   * threads, engine/wasm-threads.ts): faster than a single-threaded worker on idle cores, slower
+   * on busy ones, so LoneRoute measures which. With more than one request in flight they go to
+   * the workers, whose single threads share the cores without contention (several multi-threaded
+   * backends on the same cores slow each other down).
+   */
+  here?: { detector: FaceDetector; limits: { maxImageBytes: number; maxPixels: number }; threads: number };
+}
+
 /** The door's analyzer over a pool: requests queue in the inference queue (busy beyond its bound), then run on the least busy worker. */
 export class PooledAnalyzer implements FrameAnalyzer {
   readonly decoding = 0;
   readonly #keys = new Map<Embedder, number>();
   /** Model work on this thread (liveness), one at a time. */
   readonly #local: InferenceQueue;
+  /** Requests answered on this thread (PooledDeps.here) and by the workers. */
+  readonly served = { here: 0, workers: 0 };
+  /** Where a lone request goes: measured (lone-route.ts). */
+  readonly #route = new LoneRoute();
 
   constructor(
     readonly pool: AnalyzerPool,
-    private readonly deps: { queue: InferenceQueue; model: ModelSource },
+    private readonly deps: PooledDeps,
   ) {
     this.#local = new InferenceQueue(deps.queue.maxPending, 1);
   }
 
+  /** The lone-request routes' moving averages, ms (NaN: not measured yet). */
+  get loneAverages(): Readonly<Record<'here' | 'workers', number>> {
+    return this.#route.averages;
+  }
+
   get describe(): string {
-    return `${this.pool.size} inference worker${this.pool.size === 1 ? '' : 's'}`;
+    const here = this.deps.here ? `; a lone request on this thread's ${this.deps.here.threads} WASM threads` : '';
+    return `${this.pool.size} inference worker${this.pool.size === 1 ? '' : 's'}${here}`;
   }
 
   get workers(): number {
@@ -456,12 +485,26 @@ export class PooledAnalyzer implements FrameAnalyzer {
   async analyze(bytes: Uint8Array, opts: AnalyzeOptions = {}): Promise<AnalyzedFrame> {
     const t0 = performance.now();
     let tq = 0;
+    const here = this.deps.here;
     const { r, model } = await this.deps.queue.run(async () => {
       tq = performance.now();
+      // Alone: nothing else queued or running here, in the workers, or on this thread (liveness).
+      const lone = here !== undefined && this.deps.queue.depth === 1 && this.#local.depth === 0 && this.pool.idle;
+      const route = lone ? this.#route.pick() : 'workers';
+      if (here && route === 'here') {
+        this.served.here++;
+        const image = await decodeFrame(bytes, here.limits, opts.what);
+        const decode = performance.now() - tq;
+        const a = await analyzeDecoded(image, { detector: here.detector, model: this.deps.model }, opts);
+        if (a.embedding) this.#route.record('here', performance.now() - tq);
+        return { r: { ...a, timings: { ...a.timings, decode, wait: 0 } }, model: a.model };
+      }
+      this.served.workers++;
       // The model is read when the job starts, as in-process: it cannot be swapped until the job ends.
       const m = this.deps.model();
       const model = 'reason' in m ? null : m;
       const r = await this.pool.analyze({ bytes, embed: opts.embed !== false, image: opts.image !== false, quality: opts.quality ?? {}, what: opts.what, model: model ? this.#key(model.embedder) : null });
+      if (lone && r.embedding) this.#route.record('workers', performance.now() - tq);
       return { r, model };
     });
     const t = r.timings;

@@ -96,6 +96,29 @@ export async function decodeFrame(bytes: Uint8Array, limits: { maxImageBytes: nu
   }
 }
 
+/**
+ * Detect, align, quality and (unless opts.embed is false) embed the subject of a decoded frame,
+ * on this thread, with the model current now. The caller holds the inference queue's slot.
+ */
+export async function analyzeDecoded(image: RgbImage, deps: { detector: FaceDetector; model: ModelSource }, opts: AnalyzeOptions = {}): Promise<AnalyzedFrame> {
+  const m = deps.model();
+  const model = 'reason' in m ? null : m;
+  const x = await extractFaces(image, { detector: deps.detector, quality: opts.quality });
+  const g = gate(x.faces);
+  const te = performance.now();
+  const embedding = model && g.kind === 'usable' && opts.embed !== false ? (await model.embedder.net.embedCrops([g.subject.crop]))[0] : undefined;
+  const t = x.timings;
+  return {
+    image,
+    width: image.width,
+    height: image.height,
+    faces: x.faces,
+    embedding,
+    model,
+    timings: { decode: 0, queue: 0, detect: t.detect ?? 0, align: t.align ?? 0, quality: t.quality ?? 0, embed: embedding ? performance.now() - te : 0 },
+  };
+}
+
 /** Today's path on this thread: decode outside the queue (sharp has its own threads), then detection and embedding one request at a time. */
 export class InProcessAnalyzer implements FrameAnalyzer {
   readonly describe = 'in-process';
@@ -120,26 +143,11 @@ export class InProcessAnalyzer implements FrameAnalyzer {
     }
     const t1 = performance.now();
     let tq = 0;
-    const r = await this.deps.queue.run(async () => {
+    const r = await this.deps.queue.run(() => {
       tq = performance.now();
-      const m = this.deps.model();
-      const model = 'reason' in m ? null : m;
-      const x = await extractFaces(image, { detector: this.deps.detector, quality: opts.quality });
-      const g = gate(x.faces);
-      const te = performance.now();
-      const embedding = model && g.kind === 'usable' && opts.embed !== false ? (await model.embedder.net.embedCrops([g.subject.crop]))[0] : undefined;
-      return { x, embedding, embedMs: embedding ? performance.now() - te : 0, model };
+      return analyzeDecoded(image, this.deps, opts);
     });
-    const t = r.x.timings;
-    return {
-      image,
-      width: image.width,
-      height: image.height,
-      faces: r.x.faces,
-      embedding: r.embedding,
-      model: r.model,
-      timings: { decode: t1 - t0, queue: tq - t1, detect: t.detect ?? 0, align: t.align ?? 0, quality: t.quality ?? 0, embed: r.embedMs },
-    };
+    return { ...r, timings: { ...r.timings, decode: t1 - t0, queue: tq - t1 } };
   }
 
   embedCrops(e: Embedder, crops: RgbImage[]): Promise<Float32Array[]> {

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { registerAllGradients } from './tfjs-core-extras.js';
+import { withWasmThreads } from './wasm-threads.js';
 
 export type BackendName = 'gpu' | 'node' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: readonly BackendName[] = ['gpu', 'node', 'wasm', 'cpu'];
@@ -16,10 +17,13 @@ export interface BackendChoice {
   tfName: string;
   /** Why each earlier choice was skipped. */
   skipped: { name: BackendName; reason: string }[];
+  /** Threads one kernel may use: the WASM backend's XNNPACK pool (1: this thread only); 0 where the backend decides (native). */
+  threads: number;
 }
 
 const require = createRequire(import.meta.url);
 let chosen: Promise<BackendChoice> | undefined;
+let wasmThreadsInUse = 1;
 
 /** Directory of the WASM binaries inside node_modules, with a trailing slash. */
 export function wasmDistDir(): string {
@@ -35,7 +39,7 @@ function parseOverride(value: string | undefined): BackendName | undefined {
   throw new Error(`FACEGATE_BACKEND must be one of ${BACKEND_ORDER.join('|')}, got "${value}"`);
 }
 
-async function tryBackend(name: BackendName): Promise<string> {
+async function tryBackend(name: BackendName, wasmThreads: number): Promise<string> {
   switch (name) {
     case 'gpu':
     case 'node': {
@@ -47,7 +51,8 @@ async function tryBackend(name: BackendName): Promise<string> {
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       wasm.setWasmPaths(wasmDistDir());
-      if (!(await tf.setBackend('wasm'))) throw new Error('WASM backend failed to initialise');
+      if (!(await withWasmThreads(wasmThreads, wasm.setThreadsCount, () => tf.setBackend('wasm')))) throw new Error('WASM backend failed to initialise');
+      wasmThreadsInUse = wasm.getThreadsCount();
       const { registerWasmTrainingKernels } = await import('./wasm-kernels/index.js');
       registerWasmTrainingKernels();
       return 'wasm';
@@ -68,9 +73,12 @@ function shortReason(err: unknown): string {
 
 /**
  * Initialise the backend. `FACEGATE_BACKEND=gpu|node|wasm|cpu` (or `prefer`) forces one;
- * a forced backend that fails is an error rather than a silent fallback.
+ * a forced backend that fails is an error rather than a silent fallback. `wasmThreads` (default
+ * 1): threads of the WASM backend's kernels (wasm-threads.ts), for a process whose inference runs
+ * one request at a time on this thread; worker replicas (training, inference pools) keep 1, as
+ * several multi-threaded replicas on the same cores slow each other down. The first call decides.
  */
-export function initBackend(opts: { prefer?: BackendName; quiet?: boolean } = {}): Promise<BackendChoice> {
+export function initBackend(opts: { prefer?: BackendName; quiet?: boolean; wasmThreads?: number } = {}): Promise<BackendChoice> {
   chosen ??= (async () => {
     const forced = opts.prefer ?? parseOverride(process.env.FACEGATE_BACKEND);
     const candidates = forced ? [forced] : BACKEND_ORDER;
@@ -78,9 +86,9 @@ export function initBackend(opts: { prefer?: BackendName; quiet?: boolean } = {}
     await registerAllGradients();
     for (const name of candidates) {
       try {
-        const tfName = await tryBackend(name);
+        const tfName = await tryBackend(name, Math.max(1, Math.floor(opts.wasmThreads ?? 1)));
         await tf.ready();
-        const choice = { name, tfName, skipped };
+        const choice = { name, tfName, skipped, threads: name === 'wasm' ? wasmThreadsInUse : name === 'cpu' ? 1 : 0 };
         if (!opts.quiet && !process.env.FACEGATE_QUIET) logChoice(choice, forced !== undefined);
         return choice;
       } catch (err) {
@@ -95,7 +103,8 @@ export function initBackend(opts: { prefer?: BackendName; quiet?: boolean } = {}
 
 export function describeChoice(c: BackendChoice): string {
   const skips = c.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ');
-  return `backend ${c.name} (tfjs '${c.tfName}')` + (skips ? `; skipped ${skips}` : '');
+  const threads = c.threads > 1 ? `, ${c.threads} threads` : '';
+  return `backend ${c.name} (tfjs '${c.tfName}'${threads})` + (skips ? `; skipped ${skips}` : '');
 }
 
 function logChoice(c: BackendChoice, forced: boolean): void {

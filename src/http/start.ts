@@ -37,6 +37,13 @@ export interface StartOptions {
   models?: ModelManagerOptions;
   /** How long to wait for a CLI command that holds the gallery (default 10 min). */
   ownerWaitMs?: number;
+  /**
+   * Where inference runs when the config leaves it unset (config.workers, config.threads):
+   * `facegate serve` passes 'auto' for both (workers for load, every core for a lone request);
+   * default in-process on one thread (tests start quickly and side by side).
+   */
+  workers?: number | 'auto';
+  threads?: number | 'auto';
 }
 
 /** A loopback URL that reaches a server listening on `a`, or null when it listens on one outside address only. */
@@ -65,7 +72,7 @@ export async function startServer(config: AppConfig, opts: StartOptions = {}): P
   const servers: ServerType[] = [];
   try {
     const admin = await resolveAdminCredentials(config);
-    service = await FaceService.open(config, { quiet: opts.quiet });
+    service = await FaceService.open(config, { quiet: opts.quiet, workers: opts.workers, threads: opts.threads });
     service.decisions.trail.startRetention(); // audit-trail retention purge, hourly until the service closes (docs/audit-trail.md)
     created = createApp({ service, config, admin, models: { configFile: opts.configFile, ...opts.models } });
     const { app } = created;

@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, describeChoice } from '../engine/backend.js';
+import { resolveThreads } from '../engine/wasm-threads.js';
 import type { ActuationOutcome } from '../actuation/index.js';
 import { SNAPSHOT_FILE, type ActivityEntry, type ActivityQuery } from '../activity/index.js';
 import { Enrolled } from '../enrolled/index.js';
@@ -33,6 +34,14 @@ import { InferenceQueue } from './inference-queue.js';
 import { selectDiverse } from './templates.js';
 import type { AddSamplesOutcome, DuplicateMatch, EnrollOutcome, HealthReport, IdentityView, ModelSwitchOutcome, ReembedOutcome } from './types.js';
 
+/** Where requests ran (PooledAnalyzer.served) and the lone routes' moving averages in ms (null: not measured). */
+export interface LoneStats {
+  servedHere: number;
+  servedByWorkers: number;
+  loneMsHere: number | null;
+  loneMsWorkers: number | null;
+}
+
 export interface OpenOptions {
   /** Don't print the backend choice, nor (without `log`) what opening did to the gallery. */
   quiet?: boolean;
@@ -45,6 +54,8 @@ export interface OpenOptions {
    * default 0 (in-process: the CLI, tests, benchmarks start quickly). config.workers wins.
    */
   workers?: number | 'auto';
+  /** Main-thread WASM threads when config.threads is unset: the server passes 'auto'; default 1. */
+  threads?: number | 'auto';
 }
 
 export interface EnrollImage {
@@ -122,6 +133,7 @@ export class FaceService {
     readonly backend: string,
     log: (line: string) => void,
     pool: AnalyzerPool | null,
+    threads: number,
   ) {
     this.#enrolled = enrolled;
     // A pool runs as many requests at once as it has worker slots; in-process, one at a time.
@@ -130,7 +142,8 @@ export class FaceService {
     const { gallery, settings, activity } = enrolled;
     this.#say = log;
     const model = () => (this.#model.slot.loaded ? this.#current() : { reason: this.#model.slot.reason });
-    this.#analyzer = pool ? new PooledAnalyzer(pool, { queue: this.#queue, model }) : new InProcessAnalyzer({ limits: config.limits, detector, queue: this.#queue, model });
+    const here = threads > 1 ? { detector, limits: config.limits, threads } : undefined;
+    this.#analyzer = pool ? new PooledAnalyzer(pool, { queue: this.#queue, model, here }) : new InProcessAnalyzer({ limits: config.limits, detector, queue: this.#queue, model });
     this.door = new Door({
       limits: config.limits,
       quality: config.quality,
@@ -176,10 +189,19 @@ export class FaceService {
    * The inference workers' own view (debug, health, the leak check): each worker's tf.memory()
    * and WASM heap, and restarts so far. In-process: no workers (tensorCount() is this thread's).
    */
-  async inferenceHealth(): Promise<{ workers: number; live: number; restarts: number; memory: (WorkerMemory & { worker: number })[] }> {
+  async inferenceHealth(): Promise<{ workers: number; live: number; restarts: number; memory: (WorkerMemory & { worker: number })[]; lone: LoneStats | null }> {
     const a = this.#analyzer;
-    if (!(a instanceof PooledAnalyzer)) return { workers: 0, live: 0, restarts: 0, memory: [] };
-    return { workers: a.pool.size, live: a.pool.live, restarts: a.pool.restarts, memory: await a.pool.memory() };
+    if (!(a instanceof PooledAnalyzer)) return { workers: 0, live: 0, restarts: 0, memory: [], lone: null };
+    return { workers: a.pool.size, live: a.pool.live, restarts: a.pool.restarts, memory: await a.pool.memory(), lone: this.loneStats };
+  }
+
+  /** With workers and a multi-threaded main thread: where requests ran, and the lone routes' averages (door/lone-route.ts). */
+  get loneStats(): LoneStats | null {
+    const a = this.#analyzer;
+    if (!(a instanceof PooledAnalyzer)) return null;
+    const avg = a.loneAverages;
+    const ms = (v: number) => (Number.isNaN(v) ? null : Math.round(v * 10) / 10);
+    return { servedHere: a.served.here, servedByWorkers: a.served.workers, loneMsHere: ms(avg.here), loneMsWorkers: ms(avg.workers) };
   }
 
   /** The inference worker pool (tests, benchmarks), or null in-process. */
@@ -203,7 +225,7 @@ export class FaceService {
   }
 
   static async open(config: AppConfig, opts: OpenOptions = {}): Promise<FaceService> {
-    const choice = await initBackend({ quiet: opts.quiet });
+    const choice = await initBackend({ quiet: opts.quiet, wasmThreads: resolveThreads(config.threads ?? opts.threads ?? 1) });
     const enrolled = await translated(() => Enrolled.open(config.galleryDir));
     const gallery = enrolled.gallery;
     try {
@@ -216,7 +238,7 @@ export class FaceService {
       }
       const log = opts.log ?? (opts.quiet ? () => {} : (line: string) => console.error(`[facegate] ${line}`));
       const pool = await FaceService.#startPool(config, opts, choice.name, slot, log);
-      const service = new FaceService(config, enrolled, slot, detector, describeChoice(choice), log, pool?.pool ?? null);
+      const service = new FaceService(config, enrolled, slot, detector, describeChoice(choice), log, pool?.pool ?? null, choice.threads);
       if (pool && slot.loaded) (service.#analyzer as PooledAnalyzer).adopt(slot.embedder, pool.key!);
       try {
         await service.#followModel();

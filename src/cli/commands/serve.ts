@@ -48,7 +48,7 @@ export function register(program: Command): void {
         }
       }
       const { startServer } = await import('../../http/start.js');
-      running = await startServer(config, { configFile: o.config });
+      running = await startServer(config, { configFile: o.config, workers: 'auto', threads: 'auto' });
     } catch (err) {
       const listen = config ? listenProblem(err, config) : null;
       if (listen) {

@@ -1,0 +1,48 @@
+// Where a lone request runs when the inference workers are idle: on the main thread with its
+// WASM threads on every core, or on a single-threaded worker. Threads win on idle cores (the
+// embedding about twice as fast), but lose badly when anything else wants those cores: XNNPACK
+// waits for every thread at the end of each of a model's hundred kernels, so one descheduled
+// thread stalls them all (measured: 25 ms idle, ~200 ms beside another busy process, against a
+// worker's ~40-60 ms). So the choice is measured, not assumed: the faster route by a moving
+// average of recent full frames (detected and embedded), with the other tried now and then.
+export type Route = 'here' | 'workers';
+
+export interface LoneRouteOptions {
+  /** Every n-th lone request takes the other route, to notice when it became the faster. Default 16. */
+  exploreEvery?: number;
+  /** Weight of the newest time in the moving average. Default 0.25. */
+  alpha?: number;
+}
+
+export class LoneRoute {
+  readonly #ms: Record<Route, number> = { here: Number.NaN, workers: Number.NaN };
+  readonly #every: number;
+  readonly #alpha: number;
+  #lone = 0;
+
+  constructor(opts: LoneRouteOptions = {}) {
+    this.#every = Math.max(2, opts.exploreEvery ?? 16);
+    this.#alpha = opts.alpha ?? 0.25;
+  }
+
+  /** The route for the next lone request. */
+  pick(): Route {
+    this.#lone++;
+    // Both measured first; then the faster, and the other every n-th time.
+    if (Number.isNaN(this.#ms.here)) return 'here';
+    if (Number.isNaN(this.#ms.workers)) return 'workers';
+    const best: Route = this.#ms.here <= this.#ms.workers ? 'here' : 'workers';
+    return this.#lone % this.#every === 0 ? (best === 'here' ? 'workers' : 'here') : best;
+  }
+
+  /** A full frame's analysis time (detect and embed ran) on `route`. */
+  record(route: Route, ms: number): void {
+    const prev = this.#ms[route];
+    this.#ms[route] = Number.isNaN(prev) ? ms : prev + this.#alpha * (ms - prev);
+  }
+
+  /** The moving averages (ms; NaN until measured), for health and benchmarks. */
+  get averages(): Readonly<Record<Route, number>> {
+    return { ...this.#ms };
+  }
+}

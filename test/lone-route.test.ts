@@ -1,0 +1,83 @@
+// A lone request with the inference workers idle may run on the main thread's WASM threads
+// (src/door/lone-route.ts picks the faster route by measurement): it gives the same decision and
+// score as on a worker, concurrent requests still go to the workers, and the choice follows the
+// measured times (the faster route, the other every n-th lone request). This file's process
+// starts its backend on two WASM threads, as `facegate serve` does.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { inFrame } from '../bench/lowres.js';
+import { loadConfig } from '../src/config/index.js';
+import { initBackend } from '../src/engine/backend.js';
+import { LoneRoute, type Route } from '../src/door/lone-route.js';
+import { FaceService, type EnrollImage } from '../src/service/index.js';
+import { BBT, SHIPPED_MODEL, shippedModelExists } from './fixtures/web/harness.js';
+
+const photo = (who: string, n: number) => readFile(path.join(BBT, who, `${who}${n}.png`));
+const images = (who: string, ns: number[]): Promise<EnrollImage[]> => Promise.all(ns.map(async (n) => ({ bytes: await photo(who, n), file: `${who}${n}.png` })));
+const skipShipped = shippedModelExists() ? false : 'models/facegate-default is missing';
+
+let tmp: string;
+
+before(async () => {
+  const choice = await initBackend({ quiet: true, wasmThreads: 2 });
+  assert.equal(choice.threads, 2, 'this process runs its kernels on two WASM threads');
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-lone-'));
+});
+
+after(async () => {
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+test('LoneRoute measures both routes first, then takes the faster, and tries the other every n-th time', () => {
+  const r = new LoneRoute({ exploreEvery: 4, alpha: 0.5 });
+  assert.equal(r.pick(), 'here', 'unmeasured: here first');
+  r.record('here', 30);
+  assert.equal(r.pick(), 'workers', 'then the workers');
+  r.record('workers', 40);
+  const picks: Route[] = [];
+  for (let i = 0; i < 8; i++) picks.push(r.pick());
+  // Lone requests 3..10: the 4th and 8th explore.
+  assert.deepEqual(picks, ['here', 'workers', 'here', 'here', 'here', 'workers', 'here', 'here']);
+  // The cores got busy: here now takes 200 ms. The average follows (alpha 0.5: 30 -> 115 -> 157.5).
+  r.record('here', 200);
+  r.record('here', 200);
+  assert.deepEqual(r.averages, { here: 157.5, workers: 40 });
+  const after: Route[] = [];
+  for (let i = 0; i < 4; i++) after.push(r.pick());
+  assert.deepEqual(after, ['workers', 'here', 'workers', 'workers'], 'the workers are faster now; here is tried on the 12th');
+});
+
+test('a lone request runs on this thread or a worker with the same decision and score; concurrent ones go to the workers', { skip: skipShipped }, async () => {
+  const config = loadConfig({ env: {}, overrides: { modelDir: SHIPPED_MODEL, galleryDir: path.join(tmp, 'g'), logDecisions: false, enroll: { minSamples: 3, maxTemplates: 3 } } });
+  const service = await FaceService.open(config, { quiet: true, workers: 2, threads: 2 });
+  try {
+    assert.equal(service.inference, "2 inference workers; a lone request on this thread's 2 WASM threads");
+    await service.enroll({ name: 'Amy', images: await images('amy', [2, 3, 4]) });
+    const frame = await inFrame(await photo('amy', 5));
+    const s0 = service.loneStats!;
+    // One at a time: the first lone request runs here, the second on a worker (both routes get measured).
+    const first = await service.verify(frame);
+    const s1 = service.loneStats!;
+    const second = await service.verify(frame);
+    const s2 = service.loneStats!;
+    assert.equal(s1.servedHere - s0.servedHere, 1, 'the first lone request ran on this thread');
+    assert.equal(s2.servedByWorkers - s1.servedByWorkers, 1, 'the second on a worker');
+    assert.ok(s2.loneMsHere! > 0 && s2.loneMsWorkers! > 0, `both routes measured: ${JSON.stringify(s2)}`);
+    assert.equal(first.decision, 'granted');
+    assert.equal(second.decision, first.decision);
+    assert.equal(second.score, first.score, 'the same score, to the last bit, on either route');
+    assert.deepEqual(second.face?.box, first.face?.box);
+
+    // Eight at once: none is alone but possibly the first to start, so at least seven go to the workers.
+    const before = service.loneStats!;
+    const many = await Promise.all(Array.from({ length: 8 }, () => service.verify(frame)));
+    const after = service.loneStats!;
+    assert.ok(after.servedByWorkers - before.servedByWorkers >= 7, `to the workers: ${JSON.stringify({ before, after })}`);
+    for (const v of many) assert.equal(v.score, first.score);
+  } finally {
+    await service.close();
+  }
+});
