@@ -4,21 +4,32 @@
 // p50/p95/p99, decisions per second, errors, and the server's memory (RSS, V8 heap, external,
 // WASM heap, tensors) before and after, and its peak RSS.
 //   npm run bench -- load [--requests 1000] [--concurrency 8] [--model DIR] [--workers auto|N]
-// --workers: the server's inference workers (default auto: one per core; 0 = in-process).
+//                         [--threads auto|N] [--parallel-gc]
+// The server runs as `npm start` runs it: --workers auto (inference workers, one per core; 0 =
+// in-process), --threads auto (main-thread WASM threads for a lone request), and node's
+// SERVER_NODE_FLAGS (--parallel-gc leaves out --single-threaded-gc, to compare).
 // Soak (not run in CI): the same load for N minutes, one line of memory figures per interval, so
 // that flat (or not) can be seen; the summary gives the RSS slope in MB per 1,000 verifies.
 //   npm run bench -- load --soak --minutes 10 [--interval 30]
 // The server runs in a child process (this file with --child), so the client's own memory and
 // work never count in the server's figures; the child reports its memory over the IPC channel.
+// The client shares the cores with the server, so its hot loop is lean: the verifies go over
+// node:http on a keep-alive agent with the frames encoded once as Buffers (global fetch, undici,
+// took about twice the client CPU: 1.6-2.0 ms per verify here against 0.8-0.9). What each side
+// spent is printed as CPU ms per verify: the client, and the server by thread (main, inference
+// workers, the rest).
 // Figures are printed, never asserted.
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import sharp from 'sharp';
-import type { BenchSummary } from './summary.js';
+import { SERVER_NODE_FLAGS } from '../src/http/node-flags.js';
+import { fmt, type BenchSummary } from './summary.js';
 
 const HERE = fileURLToPath(import.meta.url);
 const DATA = path.resolve(path.dirname(HERE), '../../shared/data');
@@ -47,8 +58,105 @@ export interface ServerSample {
   threadCpuMs: Record<string, number>;
 }
 
-type ToChild = { cmd: 'start'; galleryDir: string; modelDir?: string; workers: number | 'auto'; password: string } | { cmd: 'sample'; id: number } | { cmd: 'stop' };
-type FromChild = { type: 'started'; url: string; inference: string } | { type: 'sample'; id: number; sample: ServerSample } | { type: 'error'; message: string };
+type ToChild = { cmd: 'start'; galleryDir: string; modelDir?: string; workers: number | 'auto'; threads: number | 'auto'; password: string; clockTicks: number } | { cmd: 'sample'; id: number } | { cmd: 'stop' };
+/** `workers`: the server's inference worker threads (0: inference in-process, on its main thread). */
+type FromChild = { type: 'started'; url: string; inference: string; workers: number } | { type: 'sample'; id: number; sample: ServerSample } | { type: 'error'; message: string };
+
+// ---- CPU time from /proc (Linux) -----------------------------------------------------------------
+
+/** Clock ticks per second of /proc's utime and stime (`getconf CLK_TCK`, asked once; NaN where it cannot be asked). */
+let clockTicksPerS: number | undefined;
+function clockTicks(): number {
+  if (clockTicksPerS === undefined) {
+    let n = NaN;
+    try {
+      n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+    } catch {
+      // no getconf (not Linux, or a bare system): the /proc figures are NaN rather than guessed.
+    }
+    clockTicksPerS = n > 0 ? n : NaN;
+  }
+  return clockTicksPerS;
+}
+
+/** utime + stime in ms from a /proc/.../stat line (fields 14 and 15, counted after the command name, which may hold spaces), or NaN. */
+function statCpuMs(stat: string, ticksPerS: number): number {
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return f.length > 13 ? ((Number(f[11]) + Number(f[12])) * 1000) / ticksPerS : NaN;
+}
+
+/** A process's CPU time read from outside it: its total (exited threads included) and each live thread's. */
+interface ProcCpu {
+  totalMs: number;
+  /** Thread id -> ms; the main thread's id is the pid. */
+  threads: Map<string, number>;
+}
+
+/** Read synchronously, so the snapshot sits at the instant it is taken; undefined without /proc. */
+function procCpu(pid: number): ProcCpu | undefined {
+  const ticks = clockTicks();
+  try {
+    const totalMs = statCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'), ticks);
+    const threads = new Map<string, number>();
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        threads.set(tid, statCpuMs(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'), ticks));
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+    return Number.isFinite(totalMs) ? { totalMs, threads } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ms per verify over the timed window, the client's and the server's by thread (NaN where /proc cannot be read). */
+interface CpuPerVerify {
+  client: number;
+  server: number;
+  main: number;
+  /** The inference workers together, and each (busiest first). */
+  workers: number;
+  eachWorker: number[];
+  /** libuv's pool, libvips, V8's platform and GC helpers, threads that ended in the window. */
+  other: number;
+}
+
+/**
+ * Splits the server's CPU over the window. Which threads are the inference workers: Node names no
+ * thread (every one is "node" in /proc/.../comm) and JS cannot learn its thread id, so they are told
+ * apart by CPU: the `workers` busiest threads other than the main thread (whose id is the pid).
+ * Each worker runs a whole frame's model work (detect, landmarks, embed), 18-20 ms per verify
+ * each with two workers, where no libuv, libvips or V8 helper thread spends more than about 1.5 ms.
+ * A worker restarted in the window counts as two threads and splits its time with "other"; the
+ * main thread's WASM pthreads (config threads > 1, engine/wasm-threads.ts; this bench leaves it at
+ * 1) are worker_threads too, busy only on a lone request, so under load they fall in "other".
+ * "Other" is the process total less main and workers, so threads that ended in the window count there.
+ */
+function cpuPerVerify(pid: number, workers: number, n: number, client: NodeJS.CpuUsage, start: ProcCpu | undefined, end: ProcCpu | undefined): CpuPerVerify {
+  const clientMs = (client.user + client.system) / 1000 / n;
+  if (!start || !end) return { client: clientMs, server: NaN, main: NaN, workers: NaN, eachWorker: [], other: NaN };
+  const self = String(pid);
+  const spent = [...end.threads].map(([tid, ms]) => [tid, ms - (start.threads.get(tid) ?? 0)] as const);
+  const main = spent.find(([tid]) => tid === self)?.[1] ?? NaN;
+  const eachWorker = spent
+    .filter(([tid]) => tid !== self)
+    .map(([, ms]) => ms)
+    .sort((a, b) => b - a)
+    .slice(0, workers);
+  const server = end.totalMs - start.totalMs;
+  const inWorkers = eachWorker.reduce((a, b) => a + b, 0);
+  return { client: clientMs, server: server / n, main: main / n, workers: inWorkers / n, eachWorker: eachWorker.map((ms) => ms / n), other: (server - main - inWorkers) / n };
+}
+
+function cpuLine(c: CpuPerVerify, workers: number): string {
+  const f = (v: number) => fmt(v);
+  const server = Number.isFinite(c.server)
+    ? `server ${f(c.server)} ms (main ${f(c.main)}, ${workers > 0 ? `inference workers ${f(c.workers)}${workers > 1 ? ` (${c.eachWorker.map(f).join(' + ')})` : ''}` : 'inference in-process: on main'}, other threads ${f(c.other)})`
+    : 'server n/a (no /proc)';
+  return `cpu per verify: client ${f(c.client)} ms; ${server}`;
+}
 
 // ---- the server child ----------------------------------------------------------------------------
 
@@ -64,12 +172,10 @@ async function childMain(): Promise<void> {
     const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
     return kb ? Number(kb) * 1024 : NaN;
   };
-  // utime + stime of a thread of this process, in clock ticks of 10 ms (the main thread's id is the pid).
-  const threadCpuMs = async (tid: string | number) => {
-    const stat = await readFile(`/proc/self/task/${tid}/stat`, 'utf8').catch(() => '');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return f.length > 13 ? (Number(f[11]) + Number(f[12])) * 10 : NaN;
-  };
+  // Clock ticks per second of /proc's figures: the client's `getconf CLK_TCK`, in the start message.
+  let ticksPerS = NaN;
+  // utime + stime of a thread of this process (the main thread's id is the pid).
+  const threadCpuMs = async (tid: string | number) => statCpuMs(await readFile(`/proc/self/task/${tid}/stat`, 'utf8').catch(() => ''), ticksPerS);
   const mainThreadCpuMs = () => threadCpuMs(process.pid);
   const allThreadsCpuMs = async () => {
     const tids = await readdir('/proc/self/task').catch(() => [] as string[]);
@@ -99,11 +205,12 @@ async function childMain(): Promise<void> {
     void (async () => {
       try {
         if (msg.cmd === 'start') {
-          const overrides = { port: 0, host: '127.0.0.1', galleryDir: msg.galleryDir, workers: msg.workers, ...(msg.modelDir ? { modelDir: msg.modelDir } : {}) };
+          ticksPerS = msg.clockTicks;
+          const overrides = { port: 0, host: '127.0.0.1', galleryDir: msg.galleryDir, workers: msg.workers, threads: msg.threads, ...(msg.modelDir ? { modelDir: msg.modelDir } : {}) };
           const config = loadConfig({ env: {}, overrides });
           await (await AdminStore.open(adminFilePath(config))).setPassword(msg.password);
           running = await startServer(config, { quiet: true });
-          send({ type: 'started', url: running.url, inference: running.service.inference });
+          send({ type: 'started', url: running.url, inference: running.service.inference, workers: running.service.workerPool?.size ?? 0 });
         } else if (msg.cmd === 'sample') {
           send({ type: 'sample', id: msg.id, sample: await sample() });
         } else if (msg.cmd === 'stop') {
@@ -117,10 +224,12 @@ async function childMain(): Promise<void> {
   });
 }
 
+type Started = { url: string; inference: string; workers: number };
+
 class ServerChild {
   #nextId = 0;
   #waiting = new Map<number, (s: ServerSample) => void>();
-  #started?: { resolve: (s: { url: string; inference: string }) => void; reject: (e: Error) => void };
+  #started?: { resolve: (s: Started) => void; reject: (e: Error) => void };
   /** Rejects when the server process ends: nothing waits on a dead server. */
   readonly #exited: Promise<never>;
 
@@ -128,7 +237,7 @@ class ServerChild {
     this.#exited = new Promise<never>((_, reject) => proc.once('exit', (code, signal) => reject(new Error(`server child exited (${signal ?? code})`))));
     this.#exited.catch(() => {});
     proc.on('message', (m: FromChild) => {
-      if (m.type === 'started') this.#started?.resolve({ url: m.url, inference: m.inference });
+      if (m.type === 'started') this.#started?.resolve({ url: m.url, inference: m.inference, workers: m.workers });
       else if (m.type === 'sample') this.#waiting.get(m.id)?.(m.sample);
       else if (m.type === 'error') {
         const err = new Error(`server child: ${m.message}`);
@@ -138,13 +247,16 @@ class ServerChild {
     });
   }
 
-  static async start(galleryDir: string, modelDir: string | undefined, workers: number | 'auto'): Promise<{ child: ServerChild; url: string; inference: string }> {
-    const proc = fork(HERE, ['--child'], { execArgv: ['--import', 'tsx'], env: { ...process.env, FACEGATE_QUIET: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  static async start(galleryDir: string, modelDir: string | undefined, inference: { workers: number | 'auto'; threads: number | 'auto'; parallelGc: boolean }): Promise<{ child: ServerChild } & Started> {
+    const { workers, threads } = inference;
+    // The server's node flags, as npm start and the systemd unit run it (SERVER_NODE_FLAGS).
+    const flags = inference.parallelGc ? [] : SERVER_NODE_FLAGS;
+    const proc = fork(HERE, ['--child'], { execArgv: [...flags, '--import', 'tsx'], env: { ...process.env, FACEGATE_QUIET: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const child = new ServerChild(proc);
     const started = await Promise.race([
-      new Promise<{ url: string; inference: string }>((resolve, reject) => {
+      new Promise<Started>((resolve, reject) => {
         child.#started = { resolve, reject };
-        child.send({ cmd: 'start', galleryDir, modelDir, workers, password: PASSWORD });
+        child.send({ cmd: 'start', galleryDir, modelDir, workers, threads, password: PASSWORD, clockTicks: clockTicks() });
       }),
       child.#exited,
     ]);
@@ -186,13 +298,13 @@ async function people(): Promise<{ id: string; photos: string[] }[]> {
   return Promise.all(ids.map(async (id) => ({ id, photos: (await readdir(path.join(CELEBA, id))).filter((f) => f.endsWith('.jpg')).sort().map((f) => path.join(CELEBA, id, f)) })));
 }
 
-/** An encoded frame, as fetch takes a body. */
-type Frame = Uint8Array<ArrayBuffer>;
+/** An encoded frame, a request body made once and sent as is. */
+type Frame = Buffer;
 
 /** A 640x480 JPEG camera-like frame: the photo at the frame's height, on a grey background. */
 async function frameOf(file: string): Promise<Frame> {
   const scaled = await sharp(file).resize({ height: 480 }).toBuffer();
-  return new Uint8Array(await sharp(scaled).resize(640, 480, { fit: 'contain', background: '#7f7f7f' }).jpeg({ quality: 85 }).toBuffer());
+  return sharp(scaled).resize(640, 480, { fit: 'contain', background: '#7f7f7f' }).jpeg({ quality: 85 }).toBuffer();
 }
 
 async function login(url: string): Promise<string> {
@@ -250,14 +362,46 @@ interface Tally {
 const newTally = (): Tally => ({ latencies: [], decisions: new Map(), errors: new Map(), reasons: new Map() });
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 
+/** Where the verifies go: the server's address and a keep-alive agent with a socket per client (maxSockets = concurrency). */
+interface Target {
+  host: string;
+  port: number;
+  agent: http.Agent;
+}
+
+function targetOf(url: string, concurrency: number): Target {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port), agent: new http.Agent({ keepAlive: true, maxSockets: concurrency }) };
+}
+
+/** POST /api/verify with node:http: the status and the whole answer's text. */
+function postFrame(to: Target, frame: Frame): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      { host: to.host, port: to.port, agent: to.agent, method: 'POST', path: '/api/verify', headers: { 'content-type': 'image/jpeg', 'content-length': frame.length } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+        res.on('close', () => {
+          if (!res.complete) reject(new Error('the answer was cut off'));
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(frame);
+  });
+}
+
 /** One POST /api/verify, tallied; returns the decision, if there was one. */
-async function verifyOnce(url: string, frame: Frame, t: Tally): Promise<string | undefined> {
+async function verifyOnce(to: Target, frame: Frame, t: Tally): Promise<string | undefined> {
   const t0 = performance.now();
   try {
-    const res = await fetch(`${url}/api/verify`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: frame });
-    const body = (await res.json()) as { decision?: string; message?: string; error?: { code?: string } };
+    const res = await postFrame(to, frame);
+    const body = JSON.parse(res.text) as { decision?: string; message?: string; error?: { code?: string } };
     t.latencies.push(performance.now() - t0);
-    if (res.ok && body.decision) {
+    if (res.status >= 200 && res.status < 300 && body.decision) {
       bump(t.decisions, body.decision);
       if (body.decision !== 'granted' && body.decision !== 'denied') bump(t.reasons, body.message ?? body.decision);
       return body.decision;
@@ -271,11 +415,11 @@ async function verifyOnce(url: string, frame: Frame, t: Tally): Promise<string |
 }
 
 /** `concurrency` clients, each sending its next frame when the last answer came, until `more()` says stop. */
-async function drive(url: string, frames: Frame[], concurrency: number, more: (sent: number) => boolean, t: Tally): Promise<number> {
+async function drive(to: Target, frames: Frame[], concurrency: number, more: (sent: number) => boolean, t: Tally): Promise<number> {
   let sent = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (more(sent)) await verifyOnce(url, frames[sent++ % frames.length]!, t);
+      while (more(sent)) await verifyOnce(to, frames[sent++ % frames.length]!, t);
     }),
   );
   return sent;
@@ -328,14 +472,17 @@ export async function run(args: string[]): Promise<BenchSummary | void> {
     .option('--warmup <n>', 'verifies before the figures (not counted)', positiveInt, 32)
     .option('--model <dir>', 'model folder (default: the active model)')
     .option('--workers <n>', "the server's inference workers: auto (one per core) or a number (0: in-process)", workersArg, 'auto' as number | 'auto')
+    .option('--threads <n>', "the server's main-thread WASM threads: auto (one per core) or a number", workersArg, 'auto' as number | 'auto')
+    .option('--parallel-gc', "run the server without SERVER_NODE_FLAGS' --single-threaded-gc (V8's parallel GC helpers)")
     .option('--soak', 'run for --minutes and print memory every --interval seconds')
     .option('--minutes <n>', 'soak duration', positive, 10)
     .option('--interval <s>', 'soak sampling interval in seconds', positive, 30)
     .parse(args, { from: 'user' })
-    .opts<{ requests: number; concurrency: number; people: number; warmup: number; model?: string; workers: number | 'auto'; soak?: boolean; minutes: number; interval: number }>();
+    .opts<{ requests: number; concurrency: number; people: number; warmup: number; model?: string; workers: number | 'auto'; threads: number | 'auto'; parallelGc?: boolean; soak?: boolean; minutes: number; interval: number }>();
 
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-bench-load-'));
   let child: ServerChild | undefined;
+  let target: Target | undefined;
   try {
     const everyone = await people();
     const enrolled = everyone.slice(0, opts.people);
@@ -345,15 +492,16 @@ export async function run(args: string[]): Promise<BenchSummary | void> {
     const candidates = await Promise.all(framePhotos.map(frameOf));
 
     const startedAt = performance.now();
-    const started = await ServerChild.start(path.join(tmp, 'gallery'), opts.model, opts.workers);
+    const started = await ServerChild.start(path.join(tmp, 'gallery'), opts.model, { workers: opts.workers, threads: opts.threads, parallelGc: opts.parallelGc === true });
     const startMs = performance.now() - startedAt;
     child = started.child;
     const { url } = started;
+    const to = (target = targetOf(url, opts.concurrency));
     const token = await login(url);
     const nEnrolled = await enrollPeople(url, token, enrolled);
     const health = (await (await fetch(`${url}/api/health`)).json()) as { backend?: string; model?: { id?: string; variant?: string }; gallery?: { identities?: number; templates?: number } };
     console.log(`${new Date().toISOString()}  ${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, node ${process.version}`);
-    console.log(`server: ${url} (pid ${child.proc.pid}), model ${health.model?.id} ${health.model?.variant ?? ''}, ${health.backend}; inference: ${started.inference} (--workers ${opts.workers}); started in ${(startMs / 1000).toFixed(1)} s`);
+    console.log(`server: ${url} (pid ${child.proc.pid}), model ${health.model?.id} ${health.model?.variant ?? ''}, ${health.backend}; inference: ${started.inference} (--workers ${opts.workers} --threads ${opts.threads}); node ${opts.parallelGc ? 'parallel GC' : SERVER_NODE_FLAGS.join(' ')}; started in ${(startMs / 1000).toFixed(1)} s`);
     console.log(`gallery: ${health.gallery?.identities} identities (${nEnrolled}/${enrolled.length} enrolled by POST /api/enroll), ${health.gallery?.templates} templates`);
     const atStart = await child.sample();
     // Warm-up, and the frame set: each candidate once; the timed load sends the frames that get a
@@ -362,11 +510,11 @@ export async function run(args: string[]): Promise<BenchSummary | void> {
     const frames: Frame[] = [];
     const warm = newTally();
     for (const f of candidates) {
-      const decision = await verifyOnce(url, f, warm);
+      const decision = await verifyOnce(to, f, warm);
       if (decision === 'granted' || decision === 'denied') frames.push(f);
     }
     if (frames.length < opts.concurrency) throw new Error(`only ${frames.length} of ${candidates.length} frames got a decision (${fmtMap(warm.decisions)})`);
-    await drive(url, frames, opts.concurrency, (n) => n < opts.warmup, newTally());
+    await drive(to, frames, opts.concurrency, (n) => n < opts.warmup, newTally());
     const before = await child.sample();
     const loggedBefore = await activityEntries(url, token);
     console.log(`frames: ${frames.length} distinct 640x480 JPEGs (${(frames.reduce((n, f) => n + f.length, 0) / frames.length / 1024).toFixed(0)} KB average) from CelebA dev, of ${candidates.length} candidates (${fmtMap(warm.decisions)}); concurrency ${opts.concurrency}`);
@@ -374,9 +522,14 @@ export async function run(args: string[]): Promise<BenchSummary | void> {
     console.log(`before (after ${candidates.length} + ${opts.warmup} warm-up verifies): ${memLine(before)}`);
 
     const total = newTally();
+    // CPU at the edges of the timed window: the server's threads read from /proc on this side (no
+    // round trip to the child inside the window), and this process's own.
+    const serverPid = child.proc.pid!;
+    const serverCpu0 = procCpu(serverPid);
+    const clientCpu0 = process.cpuUsage();
     const t0 = performance.now();
     if (!opts.soak) {
-      await drive(url, frames, opts.concurrency, (n) => n < opts.requests, total);
+      await drive(to, frames, opts.concurrency, (n) => n < opts.requests, total);
     } else {
       const end = t0 + opts.minutes * 60_000;
       const xs: number[] = [];
@@ -388,7 +541,7 @@ export async function run(args: string[]): Promise<BenchSummary | void> {
         const slice = newTally();
         const ts = performance.now();
         const until = Math.min(end, ts + opts.interval * 1000);
-        done += await drive(url, frames, opts.concurrency, () => performance.now() < until, slice);
+        done += await drive(to, frames, opts.concurrency, () => performance.now() < until, slice);
         const s = await child.sample();
         total.latencies.push(...slice.latencies);
         for (const [k, v] of slice.decisions) total.decisions.set(k, (total.decisions.get(k) ?? 0) + v);
@@ -423,6 +576,8 @@ export async function run(args: string[]): Promise<BenchSummary | void> {
       // Warm-up and the audit trail's in-memory window (its newest 1,000 records) filling: the second half shows the trend after them.
       console.log(`RSS slope: ${perK(from)} MB per 1,000 verifies (samples ${from + 1}..${xs.length}), ${xs.length - half >= 3 ? perK(half) : 'n/a'} over the second half (samples ${half + 1}..${xs.length})`);
     }
+    const clientCpu = process.cpuUsage(clientCpu0);
+    const serverCpu1 = procCpu(serverPid);
     const wall = (performance.now() - t0) / 1000;
     const after = await child.sample();
     // The decision log writes in the background: what is left once the load stops.
@@ -441,6 +596,8 @@ export async function run(args: string[]): Promise<BenchSummary | void> {
       .filter(([, ms]) => ms >= 0.05)
       .sort((a, b) => b[1] - a[1]);
     if (perThread.length) console.log(`  by thread, ms CPU per verify: ${perThread.map(([t, ms]) => `${t === String(child!.proc.pid) ? 'main' : t} ${ms.toFixed(1)}`).join(', ')}`);
+    const cpu = cpuPerVerify(serverPid, started.workers, n, clientCpu, serverCpu0, serverCpu1);
+    console.log(cpuLine(cpu, started.workers));
     if (total.reasons.size) console.log(`  not decided on: ${fmtMap(total.reasons)}`);
     console.log(`activity log: ${loggedBefore} entries before, ${loggedAfter} after 2 s idle (granted and denied are logged; the newest 1,000 are read)`);
     console.log(`after: ${memLine(after)}`);
@@ -452,9 +609,15 @@ export async function run(args: string[]): Promise<BenchSummary | void> {
         { what: `decisions per second, ${n} verifies at concurrency ${opts.concurrency} over loopback`, ours: (decided / wall).toFixed(1), command },
         { what: 'latency under that load, p50 / p95 / p99 ms', ours: [0.5, 0.95, 0.99].map((q) => ms(pct(total.latencies, q))).join(' / '), command },
         { what: 'server RSS before / after / peak, MB', ours: [before.rss, after.rss, idle.peakRss].map(mb).join(' / '), command },
+        {
+          what: `CPU ms per verify under that load: client / server (main / inference workers (${started.workers}) / other threads)`,
+          ours: `${fmt(cpu.client)} / ${fmt(cpu.server)} (${fmt(cpu.main)} / ${started.workers > 0 ? fmt(cpu.workers) : '-'} / ${fmt(cpu.other)})`,
+          command,
+        },
       ],
     };
   } finally {
+    target?.agent.destroy();
     await child?.stop();
     await rm(tmp, { recursive: true, force: true });
   }

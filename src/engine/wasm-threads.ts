@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { workerExecArgv } from '../util/worker.js';
 
 const require = createRequire(import.meta.url);
 
@@ -32,7 +33,7 @@ function pthreadWorkerClass(): typeof NodeWorker {
   const moduleFile = path.join(dir, 'tfjs-backend-wasm-threaded-simd.js');
   return class PthreadWorker extends NodeWorker {
     constructor(_url: string | URL, opts?: WorkerOptions) {
-      super(source, { ...opts, eval: true });
+      super(source, { ...opts, eval: true, execArgv: workerExecArgv() });
     }
     // Emscripten refs a worker while its pthread runs; XNNPACK's threads run for the life of the
     // backend, waiting for work, and must not keep the process alive after the main thread is done.

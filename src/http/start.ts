@@ -29,6 +29,8 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+export { SERVER_NODE_FLAGS } from './node-flags.js';
+
 export interface StartOptions {
   quiet?: boolean;
   /** The --config file, handed on to a finetune started from the server. */
