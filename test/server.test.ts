@@ -94,6 +94,7 @@ test('GET /api/health is open and reports model, backend, gallery size and uptim
   assert.match(body.backend, /^backend (wasm|cpu|node|gpu)/);
   assert.equal(body.gallery.identities, 0);
   assert.equal(typeof body.uptimeSeconds, 'number');
+  assert.deepEqual(body.inference, { describe: 'in-process', workers: 0, live: 0, restarts: 0, lone: null });
   assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
   assert.equal(res.headers.get('x-frame-options'), 'SAMEORIGIN');
   // Remote monitors see the status but not the kiosk's folders.

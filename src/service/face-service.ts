@@ -32,15 +32,7 @@ import { loadEmbedder, recommendedThresholds, type Embedder, type EmbedderSlot }
 import { ServiceError, translate, translated } from './errors.js';
 import { InferenceQueue } from './inference-queue.js';
 import { selectDiverse } from './templates.js';
-import type { AddSamplesOutcome, DuplicateMatch, EnrollOutcome, HealthReport, IdentityView, ModelSwitchOutcome, ReembedOutcome } from './types.js';
-
-/** Where requests ran (PooledAnalyzer.served) and the lone routes' moving averages in ms (null: not measured). */
-export interface LoneStats {
-  servedHere: number;
-  servedByWorkers: number;
-  loneMsHere: number | null;
-  loneMsWorkers: number | null;
-}
+import type { AddSamplesOutcome, DuplicateMatch, EnrollOutcome, HealthReport, IdentityView, LoneStats, ModelSwitchOutcome, ReembedOutcome } from './types.js';
 
 export interface OpenOptions {
   /** Don't print the backend choice, nor (without `log`) what opening did to the gallery. */
@@ -837,6 +829,7 @@ export class FaceService {
         needEnrollment: this.needEnrollment().length,
       },
       queue: this.#queue.depth,
+      inference: { describe: this.inference, workers: this.workerPool?.size ?? 0, live: this.workerPool?.live ?? 0, restarts: this.workerPool?.restarts ?? 0, lone: this.loneStats },
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       settings: { metric: s.metric, thresholds: s.thresholds },
     };

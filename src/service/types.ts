@@ -66,6 +66,19 @@ export interface HealthReport {
    */
   gallery: { dir: string; identities: number; templates: number; otherModelTemplates: number; reembedPending: number; needEnrollment: number };
   queue: number;
+  /**
+   * Where inference runs (FaceService.inference), its workers (0 in-process) ready and restarted,
+   * and where requests ran with the lone routes' averages (null unless workers and main-thread threads).
+   */
+  inference: { describe: string; workers: number; live: number; restarts: number; lone: LoneStats | null };
   uptimeSeconds: number;
   settings: Pick<Settings, 'metric' | 'thresholds'>;
+}
+
+/** Where requests ran (door/analyzer-pool.ts PooledAnalyzer.served) and the lone routes' moving averages, ms (null: not measured). */
+export interface LoneStats {
+  servedHere: number;
+  servedByWorkers: number;
+  loneMsHere: number | null;
+  loneMsWorkers: number | null;
 }
