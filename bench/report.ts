@@ -63,7 +63,7 @@ function markdown(ran: Ran[], started: Date): string {
     '',
     `Written by \`npm run bench\` on ${started.toISOString().slice(0, 16).replace('T', ' ')} UTC.`,
     '',
-    `Machine: ${machine()}. TensorFlow.js on WASM (tfjs-node cannot be installed here), one thread per process unless a figure says workers.`,
+    `Machine: ${machine()}. TensorFlow.js on WASM (tfjs-node cannot be installed here). Verify and load run inference as \`npm start\` does: inference workers (one per core, one WASM thread each) for concurrent requests, and a lone request on the main thread's WASM threads when that is measured faster (README, "Where inference runs"); the load bench's server runs with node's SERVER_NODE_FLAGS (--single-threaded-gc). Embedders, engine and finetune: one thread per process unless a figure says workers.`,
     'Figures are wall time on this machine; a busy machine moves them, so each bench alternates ours and face-api\'s where it compares them.',
     '',
     '| what | ours | face-api (same run) | command |',
