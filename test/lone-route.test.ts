@@ -31,7 +31,7 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-test('LoneRoute measures both routes first, then takes the faster, and tries the other every n-th time', () => {
+test('LoneRoute measures both routes first, then takes the faster, tries the other every n-th time, and a fresh look replaces a stale figure', () => {
   const r = new LoneRoute({ exploreEvery: 4, alpha: 0.5 });
   assert.equal(r.pick(), 'here', 'unmeasured: here first');
   r.record('here', 30);
@@ -41,13 +41,19 @@ test('LoneRoute measures both routes first, then takes the faster, and tries the
   for (let i = 0; i < 8; i++) picks.push(r.pick());
   // Lone requests 3..10: the 4th and 8th explore.
   assert.deepEqual(picks, ['here', 'workers', 'here', 'here', 'here', 'workers', 'here', 'here']);
-  // The cores got busy: here now takes 200 ms. The average follows (alpha 0.5: 30 -> 115 -> 157.5).
+  // The cores got busy: here took 200 ms (alpha 0.5: 30 -> 115), and the workers are faster now.
   r.record('here', 200);
-  r.record('here', 200);
-  assert.deepEqual(r.averages, { here: 157.5, workers: 40 });
-  const after: Route[] = [];
-  for (let i = 0; i < 4; i++) after.push(r.pick());
-  assert.deepEqual(after, ['workers', 'here', 'workers', 'workers'], 'the workers are faster now; here is tried on the 12th');
+  assert.deepEqual(r.averages, { here: 115, workers: 40 });
+  const busy: Route[] = [r.pick(), r.pick()];
+  assert.deepEqual(busy, ['workers', 'here'], 'lone requests 11 and 12: the workers, then a look at here');
+  // That look finds the cores idle again: 25 ms replaces the stale 115 (not blended), and here is back.
+  r.record('here', 25);
+  assert.deepEqual(r.averages, { here: 25, workers: 40 });
+  assert.deepEqual([r.pick(), r.pick()], ['here', 'here']);
+  // In use, a route's figure is a moving average: one slow frame moves it, it does not replace it.
+  r.record('here', 45);
+  assert.deepEqual(r.averages, { here: 35, workers: 40 });
+  assert.equal(r.pick(), 'here');
 });
 
 test('a lone request runs on this thread or a worker with the same decision and score; concurrent ones go to the workers', { skip: skipShipped }, async () => {

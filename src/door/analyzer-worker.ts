@@ -10,10 +10,9 @@ import { initBackend } from '../engine/backend.js';
 import { FaceNet } from '../model/facenet.js';
 import { assignVariables, decodeTensors } from '../model/io.js';
 import { ServiceError } from '../service/errors.js';
-import { encodeJpeg } from '../vision/decode.js';
 import { extractFaces, sharedDetector, type ExtractedFace } from '../vision/extract.js';
 import type { DetectorKind, FaceDetector, RgbImage } from '../vision/types.js';
-import { decodeFrame } from './frame-analyzer.js';
+import { decodeFrame, grey, warmUp } from './frame-analyzer.js';
 import { gate } from './gate.js';
 import type { ToWorker, FromWorker, WorkerAnalysis, WorkerError, WorkerStart, ModelPayload } from './analyzer-protocol.js';
 
@@ -131,6 +130,9 @@ export class AnalyzerWorker {
             tf.dispose(Object.values(tensors));
           }
           net.foldBatchNorm = p.foldBatchNorm;
+          // One embedding now (a grey crop): the folded weights and the kernels' set-up happen
+          // here rather than in the first request this worker gets with the model.
+          await net.embedCrops([grey(112, 112)]);
         } catch (err) {
           net.dispose();
           throw err;
@@ -253,25 +255,6 @@ export class AnalyzerWorker {
       this.#drop(d.item.msg.model);
     }
   }
-}
-
-/** A uniform grey image. */
-function grey(width: number, height: number): RgbImage {
-  return { data: new Uint8Array(width * height * 3).fill(128), width, height };
-}
-
-/**
- * The decoder and both detector networks once on a grey frame (the box detector over it, the mesh
- * on a face-sized region of it), so that a worker's first frame, after start or a restart, is not
- * its slowest.
- */
-async function warmUp(detector: FaceDetector, limits: WorkerStart['limits']): Promise<void> {
-  await decodeFrame(await encodeJpeg(grey(64, 48)), limits);
-  const frame = grey(640, 480);
-  await detector.detect(frame);
-  const box = { x: 240, y: 160, width: 160, height: 160 };
-  const landmarks: [number, number][] = [[280, 220], [360, 220], [320, 260], [290, 290], [350, 290]];
-  await detector.track?.(frame, [{ box, score: 1, landmarks }]);
 }
 
 const data = workerData as (WorkerStart & { role?: string }) | undefined;

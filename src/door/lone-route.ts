@@ -5,6 +5,8 @@
 // thread stalls them all (measured: 25 ms idle, ~200 ms beside another busy process, against a
 // worker's ~40-60 ms). So the choice is measured, not assumed: the faster route by a moving
 // average of recent full frames (detected and embedded), with the other tried every 50th time.
+// A time taken on the route not in use replaces its old figure instead of blending with it: that
+// figure is stale (the cores were busy, or the route was cold), and one fresh look decides.
 export type Route = 'here' | 'workers';
 
 export interface LoneRouteOptions {
@@ -29,20 +31,26 @@ export class LoneRoute {
     this.#alpha = opts.alpha ?? 0.25;
   }
 
+  /** The faster route by the figures so far ('here' on a tie). */
+  #best(): Route {
+    return this.#ms.here <= this.#ms.workers ? 'here' : 'workers';
+  }
+
   /** The route for the next lone request. */
   pick(): Route {
     this.#lone++;
     // Both measured first; then the faster, and the other every n-th time.
     if (Number.isNaN(this.#ms.here)) return 'here';
     if (Number.isNaN(this.#ms.workers)) return 'workers';
-    const best: Route = this.#ms.here <= this.#ms.workers ? 'here' : 'workers';
+    const best = this.#best();
     return this.#lone % this.#every === 0 ? (best === 'here' ? 'workers' : 'here') : best;
   }
 
   /** A full frame's analysis time (detect and embed ran) on `route`. */
   record(route: Route, ms: number): void {
     const prev = this.#ms[route];
-    this.#ms[route] = Number.isNaN(prev) ? ms : prev + this.#alpha * (ms - prev);
+    const inUse = !Number.isNaN(this.#ms.here) && !Number.isNaN(this.#ms.workers) && route === this.#best();
+    this.#ms[route] = inUse ? prev + this.#alpha * (ms - prev) : ms;
   }
 
   /** The moving averages (ms; NaN until measured), for health and benchmarks. */

@@ -22,7 +22,7 @@ import { isBetter } from '../match/vector.js';
 import { DecisionLog, Door, type ActiveModel, type FaceCheck, type IdentifyOutcome, type IdentityRef, type SampleReport, type VerifyOutcome } from '../door/index.js';
 import { AnalyzerPool, PooledAnalyzer, payloadOf, resolveWorkers } from '../door/analyzer-pool.js';
 import type { WorkerMemory } from '../door/analyzer-protocol.js';
-import { InProcessAnalyzer, type FrameAnalyzer } from '../door/frame-analyzer.js';
+import { InProcessAnalyzer, warmUp, type FrameAnalyzer } from '../door/frame-analyzer.js';
 import { decodeImage, encodeJpeg } from '../vision/decode.js';
 import { sharedDetector, type ExtractedFace } from '../vision/extract.js';
 import { photoQualityConfig, type QualityConfig } from '../vision/quality.js';
@@ -232,6 +232,9 @@ export class FaceService {
       const pool = await FaceService.#startPool(config, opts, choice.name, slot, log);
       const service = new FaceService(config, enrolled, slot, detector, describeChoice(choice), log, pool?.pool ?? null, choice.threads);
       if (pool && slot.loaded) (service.#analyzer as PooledAnalyzer).adopt(slot.embedder, pool.key!);
+      // A lone request may run on this thread (door/lone-route.ts): its first one must not be cold,
+      // or the route is judged on a cold start.
+      if (pool && choice.threads > 1) await warmUp(detector, config.limits, slot.loaded ? slot.embedder : undefined);
       try {
         await service.#followModel();
       } catch (err) {
