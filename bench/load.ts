@@ -130,8 +130,8 @@ interface CpuPerVerify {
  * Each worker runs a whole frame's model work (detect, landmarks, embed), 18-20 ms per verify
  * each with two workers, where no libuv, libvips or V8 helper thread spends more than about 1.5 ms.
  * A worker restarted in the window counts as two threads and splits its time with "other"; the
- * main thread's WASM pthreads (config threads > 1, engine/wasm-threads.ts; this bench leaves it at
- * 1) are worker_threads too, busy only on a lone request, so under load they fall in "other".
+ * main thread's WASM pthreads (--threads auto, as npm start: engine/wasm-threads.ts) are
+ * worker_threads too, busy only on a lone request, so under load they fall in "other".
  * "Other" is the process total less main and workers, so threads that ended in the window count there.
  */
 function cpuPerVerify(pid: number, workers: number, n: number, client: NodeJS.CpuUsage, start: ProcCpu | undefined, end: ProcCpu | undefined): CpuPerVerify {
@@ -463,6 +463,13 @@ const workersArg = (v: string): number | 'auto' => {
   return n;
 };
 
+const threadsArg = (v: string): number | 'auto' => {
+  if (v === 'auto') return 'auto';
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 8) throw new InvalidArgumentError('auto or a whole number from 1 to 8');
+  return n;
+};
+
 export async function run(args: string[]): Promise<BenchSummary | void> {
   const opts = new Command('bench load')
     .description('POST /api/verify at a fixed concurrency against a started server with a real gallery')
@@ -472,7 +479,7 @@ export async function run(args: string[]): Promise<BenchSummary | void> {
     .option('--warmup <n>', 'verifies before the figures (not counted)', positiveInt, 32)
     .option('--model <dir>', 'model folder (default: the active model)')
     .option('--workers <n>', "the server's inference workers: auto (one per core) or a number (0: in-process)", workersArg, 'auto' as number | 'auto')
-    .option('--threads <n>', "the server's main-thread WASM threads: auto (one per core) or a number", workersArg, 'auto' as number | 'auto')
+    .option('--threads <n>', "the server's main-thread WASM threads: auto (one per core) or 1-8", threadsArg, 'auto' as number | 'auto')
     .option('--parallel-gc', "run the server without SERVER_NODE_FLAGS' --single-threaded-gc (V8's parallel GC helpers)")
     .option('--soak', 'run for --minutes and print memory every --interval seconds')
     .option('--minutes <n>', 'soak duration', positive, 10)

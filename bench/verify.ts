@@ -53,13 +53,18 @@ async function cameraFrames(): Promise<Buffer[]> {
   return Promise.all([...stills, ...extra].map((f) => sharp(f).resize(640, 480, { fit: 'cover' }).jpeg({ quality: 85 }).toBuffer()));
 }
 
-const autoOrInt = (v: string): number | 'auto' => (v === 'auto' ? 'auto' : Number.parseInt(v, 10));
+const autoOrInt = (v: string, name: string, min: number): number | 'auto' => {
+  if (v === 'auto') return 'auto';
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: auto or a whole number >= ${min}, got "${v}"`);
+  return n;
+};
 
 export async function run(args: string[]): Promise<BenchSummary> {
   const figures: BenchFigure[] = [];
   const iters = Number(arg(args, 'iters', '60'));
-  const workers = autoOrInt(arg(args, 'workers', 'auto'));
-  const threads = autoOrInt(arg(args, 'threads', 'auto'));
+  const workers = autoOrInt(arg(args, 'workers', 'auto'), 'workers', 0);
+  const threads = autoOrInt(arg(args, 'threads', 'auto'), 'threads', 1);
   await initBackend({ wasmThreads: resolveThreads(threads) });
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-bench-verify-'));
   try {

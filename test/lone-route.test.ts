@@ -12,7 +12,8 @@ import { inFrame } from '../bench/lowres.js';
 import { loadConfig } from '../src/config/index.js';
 import { initBackend } from '../src/engine/backend.js';
 import { LoneRoute, type Route } from '../src/door/lone-route.js';
-import { FaceService, type EnrollImage } from '../src/service/index.js';
+import { FaceService, ServiceError, type EnrollImage } from '../src/service/index.js';
+import { refused } from './fixtures/expect.js';
 import { BBT, SHIPPED_MODEL, shippedModelExists } from './fixtures/web/harness.js';
 
 const photo = (who: string, n: number) => readFile(path.join(BBT, who, `${who}${n}.png`));
@@ -83,6 +84,49 @@ test('a lone request runs on this thread or a worker with the same decision and 
     const after = service.loneStats!;
     assert.ok(after.servedByWorkers - before.servedByWorkers >= 7, `to the workers: ${JSON.stringify({ before, after })}`);
     for (const v of many) assert.equal(v.score, first.score);
+  } finally {
+    await service.close();
+  }
+});
+
+test('on the main-thread route a liveness pass waits for the lone request, and refusals read as on a worker', { skip: skipShipped }, async () => {
+  const config = loadConfig({ env: {}, overrides: { modelDir: SHIPPED_MODEL, galleryDir: path.join(tmp, 'g2'), logDecisions: false, enroll: { minSamples: 3, maxTemplates: 3 } } });
+  const service = await FaceService.open(config, { quiet: true, workers: 1, threads: 2 });
+  try {
+    await service.enroll({ name: 'Amy', images: await images('amy', [2, 3, 4]) });
+    const frame = await inFrame(await photo('amy', 5));
+    // The first lone request with a face runs here; once it is counted it holds this thread's queue,
+    // and a liveness pass asked for meanwhile starts only after its analysis (decode to embedding).
+    const here0 = service.loneStats!.servedHere;
+    const t0 = performance.now();
+    const verifying = service.verify(frame);
+    for (const end = Date.now() + 10_000; service.loneStats!.servedHere === here0; ) {
+      assert.ok(Date.now() < end, 'the lone request never started on this thread');
+      await new Promise((r) => setImmediate(r));
+    }
+    let livenessAt = 0;
+    const liveness = service.door.inQueue(async () => void (livenessAt = performance.now() - t0));
+    const [v] = await Promise.all([verifying, liveness]);
+    assert.equal(v.decision, 'granted');
+    const t = v.timings;
+    const analysed = t.queue + t.decode + t.detect + t.align + t.quality + t.embed;
+    assert.ok(livenessAt >= analysed, `the liveness pass started at ${livenessAt.toFixed(1)} ms, the analysis took ${analysed.toFixed(1)} ms: it waited`);
+
+    // Junk bytes: refused alike when alone (this thread) and among others (the worker).
+    const junk = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const s0 = service.loneStats!;
+    const alone = await refused(() => service.verify(junk), 'unsupported_media');
+    const s1 = service.loneStats!;
+    assert.equal(s1.servedHere - s0.servedHere, 1, 'the lone junk was decoded on this thread');
+    const together = await Promise.allSettled([service.verify(junk), service.verify(junk), service.verify(junk)]);
+    assert.ok(service.loneStats!.servedByWorkers - s1.servedByWorkers >= 2, 'the others went to the worker');
+    for (const r of together) {
+      assert.equal(r.status, 'rejected');
+      const e = (r as PromiseRejectedResult).reason as ServiceError;
+      assert.ok(e instanceof ServiceError);
+      assert.equal(e.code, alone.code);
+      assert.equal(e.message, alone.message);
+    }
   } finally {
     await service.close();
   }

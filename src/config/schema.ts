@@ -92,7 +92,8 @@ export const AppConfigSchema = z.strictObject({
    * in-process or when the inference workers are idle. 'auto' one per core (at most 4). Unset
    * (null): the server uses 'auto', the CLI and library callers 1.
    */
-  threads: z.union([z.literal('auto'), z.int().min(1).max(16)]).nullable().default(null),
+  // At most 8: the threaded build starts 8 pthread workers (engine/wasm-threads.ts).
+  threads: z.union([z.literal('auto'), z.int().min(1).max(8)]).nullable().default(null),
 });
 
 export type AppConfig = z.output<typeof AppConfigSchema>;

@@ -22,7 +22,7 @@ import type { QualityConfig } from '../vision/quality.js';
 import type { DetectorKind, FaceDetector, RgbImage } from '../vision/types.js';
 import type { FromWorker, ModelPayload, ToWorker, WorkerAnalysis, WorkerError, WorkerMemory, WorkerStart } from './analyzer-protocol.js';
 import { ANALYZER_WORKER_ROLE } from './analyzer-worker.js';
-import { analyzeDecoded, decodeFrame, type AnalyzedFrame, type AnalyzeOptions, type FrameAnalyzer, type ModelSource } from './frame-analyzer.js';
+import { analyzeDecoded, decodeFrame, warmUpEmbedder, type AnalyzedFrame, type AnalyzeOptions, type FrameAnalyzer, type ModelSource } from './frame-analyzer.js';
 
 /** The most workers 'auto' starts (one per core, up to this). */
 export const MAX_AUTO_WORKERS = 4;
@@ -462,6 +462,16 @@ export class PooledAnalyzer implements FrameAnalyzer {
     this.#local = new InferenceQueue(deps.queue.maxPending, 1);
   }
 
+  /** Only this request in the queue, none in the workers, and `local` jobs on this thread (its own, if it runs here). */
+  #stillAlone(local: number): boolean {
+    return this.deps.queue.depth === 1 && this.#local.depth === local && this.pool.idle;
+  }
+
+  /** Whether a lone request may run on this thread (PooledDeps.here). */
+  get runsHere(): boolean {
+    return this.deps.here !== undefined;
+  }
+
   /** The lone-request routes' moving averages, ms (NaN: not measured yet). */
   get loneAverages(): Readonly<Record<'here' | 'workers', number>> {
     return this.#route.averages;
@@ -493,18 +503,23 @@ export class PooledAnalyzer implements FrameAnalyzer {
       const route = lone ? this.#route.pick() : 'workers';
       if (here && route === 'here') {
         this.served.here++;
-        const image = await decodeFrame(bytes, here.limits, opts.what);
-        const decode = performance.now() - tq;
-        const a = await analyzeDecoded(image, { detector: here.detector, model: this.deps.model }, opts);
-        if (a.embedding) this.#route.record('here', performance.now() - tq);
-        return { r: { ...a, timings: { ...a.timings, decode, wait: 0 } }, model: a.model };
+        // In this thread's local queue, which was empty: a liveness pass that comes meanwhile waits
+        // instead of sharing the detector and the cores with this request.
+        return this.#local.run(async () => {
+          const image = await decodeFrame(bytes, here.limits, opts.what);
+          const decode = performance.now() - tq;
+          const a = await analyzeDecoded(image, { detector: here.detector, model: this.deps.model }, opts);
+          // A time counts only if nothing else came in meanwhile (it would not be a lone time).
+          if (a.embedding && this.#stillAlone(1)) this.#route.record('here', performance.now() - tq);
+          return { r: { ...a, timings: { ...a.timings, decode, wait: 0 } }, model: a.model };
+        });
       }
       this.served.workers++;
       // The model is read when the job starts, as in-process: it cannot be swapped until the job ends.
       const m = this.deps.model();
       const model = 'reason' in m ? null : m;
       const r = await this.pool.analyze({ bytes, embed: opts.embed !== false, image: opts.image !== false, quality: opts.quality ?? {}, what: opts.what, model: model ? this.#key(model.embedder) : null });
-      if (lone && r.embedding) this.#route.record('workers', performance.now() - tq);
+      if (lone && r.embedding && this.#stillAlone(0)) this.#route.record('workers', performance.now() - tq);
       return { r, model };
     });
     const t = r.timings;
@@ -526,6 +541,8 @@ export class PooledAnalyzer implements FrameAnalyzer {
   async prepare(e: Embedder): Promise<void> {
     if (this.#keys.has(e)) return;
     this.#keys.set(e, await this.pool.load(await payloadOf(e)));
+    // A lone request may use it on this thread: warm it here too (the workers do on load).
+    if (this.deps.here) await this.local(() => warmUpEmbedder(e));
   }
 
   /** Takes `e` as loaded in the pool under `key` (what prepare() does, for a model loaded before the analyzer existed). */

@@ -12,7 +12,7 @@ import { assignVariables, decodeTensors } from '../model/io.js';
 import { ServiceError } from '../service/errors.js';
 import { extractFaces, sharedDetector, type ExtractedFace } from '../vision/extract.js';
 import type { DetectorKind, FaceDetector, RgbImage } from '../vision/types.js';
-import { decodeFrame, grey, warmUp } from './frame-analyzer.js';
+import { decodeFrame, warmUp, warmUpEmbedder } from './frame-analyzer.js';
 import { gate } from './gate.js';
 import type { ToWorker, FromWorker, WorkerAnalysis, WorkerError, WorkerStart, ModelPayload } from './analyzer-protocol.js';
 
@@ -132,7 +132,7 @@ export class AnalyzerWorker {
           net.foldBatchNorm = p.foldBatchNorm;
           // One embedding now (a grey crop): the folded weights and the kernels' set-up happen
           // here rather than in the first request this worker gets with the model.
-          await net.embedCrops([grey(112, 112)]);
+          await warmUpEmbedder({ net });
         } catch (err) {
           net.dispose();
           throw err;

@@ -104,7 +104,7 @@ export function grey(width: number, height: number): RgbImage {
 /**
  * The decoder and both detector networks once on a grey frame (the box detector over it, the mesh
  * on a face-sized region of it), and `embedder` on a grey crop: so that the first frame a thread
- * analyses, after start or a restart, is not its slowest (a worker's first verify 155 -> 100 ms).
+ * analyses, after start or a restart, is not its slowest.
  */
 export async function warmUp(detector: FaceDetector, limits: { maxImageBytes: number; maxPixels: number }, embedder?: Embedder): Promise<void> {
   await decodeFrame(await encodeJpeg(grey(64, 48)), limits);
@@ -113,7 +113,12 @@ export async function warmUp(detector: FaceDetector, limits: { maxImageBytes: nu
   const box = { x: 240, y: 160, width: 160, height: 160 };
   const landmarks: [number, number][] = [[280, 220], [360, 220], [320, 260], [290, 290], [350, 290]];
   await detector.track?.(frame, [{ box, score: 1, landmarks }]);
-  if (embedder) await embedder.net.embedCrops([grey(112, 112)]);
+  if (embedder) await warmUpEmbedder(embedder);
+}
+
+/** One embedding of a grey crop: a model's folded weights and kernel set-up before its first request. */
+export async function warmUpEmbedder(e: Pick<Embedder, 'net'>): Promise<void> {
+  await e.net.embedCrops([grey(112, 112)]);
 }
 
 /**

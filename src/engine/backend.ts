@@ -51,7 +51,16 @@ async function tryBackend(name: BackendName, wasmThreads: number): Promise<strin
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       wasm.setWasmPaths(wasmDistDir());
-      if (!(await withWasmThreads(wasmThreads, wasm.setThreadsCount, () => tf.setBackend('wasm')))) throw new Error('WASM backend failed to initialise');
+      let ok = await withWasmThreads(wasmThreads, wasm.setThreadsCount, () => tf.setBackend('wasm')).catch((err: Error) => {
+        if (wasmThreads <= 1) throw err;
+        return false;
+      });
+      // The threaded build could not start: WASM on this thread alone still beats the CPU backend.
+      if (!ok && wasmThreads > 1) {
+        console.error(`[facegate] WASM with ${wasmThreads} threads failed to start; using one thread`);
+        ok = await tf.setBackend('wasm');
+      }
+      if (!ok) throw new Error('WASM backend failed to initialise');
       wasmThreadsInUse = wasm.getThreadsCount();
       const { registerWasmTrainingKernels } = await import('./wasm-kernels/index.js');
       registerWasmTrainingKernels();

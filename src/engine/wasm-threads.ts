@@ -62,12 +62,23 @@ export async function withWasmThreads<T>(threads: number, setThreadsCount: (n: n
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   setThreadsCount(threads);
   try {
-    return await init();
+    const out = await init();
+    if (out === false) undo(setThreadsCount);
+    return out;
+  } catch (err) {
+    undo(setThreadsCount);
+    throw err;
   } finally {
     os.cpus = cpus;
     if (saved) Object.defineProperty(globalThis, 'Worker', saved);
     else delete (globalThis as { Worker?: unknown }).Worker;
   }
+}
+
+/** After a failed threaded start: the next attempt loads the single-threaded build. */
+function undo(setThreadsCount: (n: number) => void): void {
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  setThreadsCount(1);
 }
 
 /** Threads for a setting: a number as is, 'auto' one per core (at most `max`). */

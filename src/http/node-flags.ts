@@ -2,8 +2,9 @@
 // loading the server).
 /**
  * The node flags the server runs with (npm start, systemd/facegate.service; the benchmarks start
- * it so). --single-threaded-gc: V8's parallel GC helpers cost about 3 ms of CPU per verify here
- * for work that takes about 1 ms on the thread itself; with both cores busy that CPU is throughput
- * (npm run bench -- load: 45.3 and 45.0 decisions/s with it, 41.6 and 42.5 without, interleaved).
+ * it so). --single-threaded-gc: V8's parallel GC helpers spend more CPU on a collection than the
+ * thread does alone, and with both cores busy that CPU is throughput (npm run bench -- load, runs
+ * interleaved with -- load --parallel-gc: server CPU 42.5-44.3 against 45.4-46.3 ms per verify,
+ * 43.4-45.3 against 41.6-42.5 decisions/s).
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];

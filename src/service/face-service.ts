@@ -190,7 +190,7 @@ export class FaceService {
   /** With workers and a multi-threaded main thread: where requests ran, and the lone routes' averages (door/lone-route.ts). */
   get loneStats(): LoneStats | null {
     const a = this.#analyzer;
-    if (!(a instanceof PooledAnalyzer)) return null;
+    if (!(a instanceof PooledAnalyzer) || !a.runsHere) return null;
     const avg = a.loneAverages;
     const ms = (v: number) => (Number.isNaN(v) ? null : Math.round(v * 10) / 10);
     return { servedHere: a.served.here, servedByWorkers: a.served.workers, loneMsHere: ms(avg.here), loneMsWorkers: ms(avg.workers) };
