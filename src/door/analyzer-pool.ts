@@ -9,9 +9,9 @@
 // it was dispatched with, and its result is judged by that model's matcher. A released model is
 // disposed in a worker once no request of it is left there. util/worker-pool.ts (training, eval)
 // runs one task per worker and never replaces one, so this pool is its own.
+import { perCore } from '../util/cores.js';
 import { RefCounts } from '../util/ref-counts.js';
 import { LoneRoute } from './lone-route.js';
-import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { encodeTensors } from '../model/io.js';
 import type { Embedder } from '../service/embedder.js';
@@ -29,7 +29,7 @@ export const MAX_AUTO_WORKERS = 4;
 
 /** Workers for a setting: a number as is, 'auto' one per core (os.availableParallelism(), at most MAX_AUTO_WORKERS). */
 export function resolveWorkers(setting: number | 'auto'): number {
-  return setting === 'auto' ? Math.max(1, Math.min(MAX_AUTO_WORKERS, os.availableParallelism())) : setting;
+  return setting === 'auto' ? perCore(MAX_AUTO_WORKERS) : setting;
 }
 
 export interface AnalyzerPoolOptions {

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker as NodeWorker, type WorkerOptions } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
+import { perCore } from '../util/cores.js';
 import { workerExecArgv } from '../util/worker.js';
 
 const require = createRequire(import.meta.url);
@@ -83,5 +84,5 @@ function undo(setThreadsCount: (n: number) => void): void {
 
 /** Threads for a setting: a number as is, 'auto' one per core (at most `max`). */
 export function resolveThreads(setting: number | 'auto', max = 4): number {
-  return setting === 'auto' ? Math.max(1, Math.min(max, os.availableParallelism())) : Math.max(1, setting);
+  return setting === 'auto' ? perCore(max) : Math.max(1, setting);
 }
