@@ -20,7 +20,6 @@
 // workers, the rest).
 // Figures are printed, never asserted.
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -52,9 +51,7 @@ export interface ServerSample {
   sharpCache: { memory: number; items: number; files: number };
   /** CPU time of the whole server process (every thread), ms since it started. */
   cpuMs: number;
-  /** CPU time of the main thread alone (HTTP, matching, the log; Linux /proc, else NaN), ms since it started. */
-  mainCpuMs: number;
-  /** CPU ms of every thread (Linux /proc: thread id -> ms), for where the time went. */
+  /** CPU ms of every live thread (Linux /proc: thread id -> ms; the main thread's id is the pid). */
   threadCpuMs: Record<string, number>;
 }
 
@@ -85,33 +82,7 @@ function statCpuMs(stat: string, ticksPerS: number): number {
   return f.length > 13 ? ((Number(f[11]) + Number(f[12])) * 1000) / ticksPerS : NaN;
 }
 
-/** A process's CPU time read from outside it: its total (exited threads included) and each live thread's. */
-interface ProcCpu {
-  totalMs: number;
-  /** Thread id -> ms; the main thread's id is the pid. */
-  threads: Map<string, number>;
-}
-
-/** Read synchronously, so the snapshot sits at the instant it is taken; undefined without /proc. */
-function procCpu(pid: number): ProcCpu | undefined {
-  const ticks = clockTicks();
-  try {
-    const totalMs = statCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'), ticks);
-    const threads = new Map<string, number>();
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        threads.set(tid, statCpuMs(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'), ticks));
-      } catch {
-        // the thread ended between the listing and the read
-      }
-    }
-    return Number.isFinite(totalMs) ? { totalMs, threads } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU ms per verify over the timed window, the client's and the server's by thread (NaN where /proc cannot be read). */
+/** CPU ms per verify over the timed window, the client's and the server's by thread (NaN where /proc cannot be read), and the server's cores busy. */
 interface CpuPerVerify {
   client: number;
   server: number;
@@ -121,6 +92,7 @@ interface CpuPerVerify {
   eachWorker: number[];
   /** libuv's pool, libvips, V8's platform and GC helpers, threads that ended in the window. */
   other: number;
+  cores: number;
 }
 
 /**
@@ -133,27 +105,27 @@ interface CpuPerVerify {
  * main thread's WASM pthreads (--threads auto, as npm start: engine/wasm-threads.ts) are
  * worker_threads too, busy only on a lone request, so under load they fall in "other".
  * "Other" is the process total less main and workers, so threads that ended in the window count there.
+ * The figures are the server's own samples (ServerSample) at the window's edges.
  */
-function cpuPerVerify(pid: number, workers: number, n: number, client: NodeJS.CpuUsage, start: ProcCpu | undefined, end: ProcCpu | undefined): CpuPerVerify {
+function cpuPerVerify(pid: number, workers: number, n: number, wallS: number, client: NodeJS.CpuUsage, start: ServerSample, end: ServerSample): CpuPerVerify {
   const clientMs = (client.user + client.system) / 1000 / n;
-  if (!start || !end) return { client: clientMs, server: NaN, main: NaN, workers: NaN, eachWorker: [], other: NaN };
   const self = String(pid);
-  const spent = [...end.threads].map(([tid, ms]) => [tid, ms - (start.threads.get(tid) ?? 0)] as const);
+  const spent = Object.entries(end.threadCpuMs).map(([tid, ms]) => [tid, ms - (start.threadCpuMs[tid] ?? 0)] as const);
   const main = spent.find(([tid]) => tid === self)?.[1] ?? NaN;
   const eachWorker = spent
     .filter(([tid]) => tid !== self)
     .map(([, ms]) => ms)
     .sort((a, b) => b - a)
     .slice(0, workers);
-  const server = end.totalMs - start.totalMs;
+  const server = end.cpuMs - start.cpuMs;
   const inWorkers = eachWorker.reduce((a, b) => a + b, 0);
-  return { client: clientMs, server: server / n, main: main / n, workers: inWorkers / n, eachWorker: eachWorker.map((ms) => ms / n), other: (server - main - inWorkers) / n };
+  return { client: clientMs, server: server / n, main: main / n, workers: inWorkers / n, eachWorker: eachWorker.map((ms) => ms / n), other: (server - main - inWorkers) / n, cores: server / 1000 / wallS };
 }
 
 function cpuLine(c: CpuPerVerify, workers: number): string {
   const f = (v: number) => fmt(v);
   const server = Number.isFinite(c.server)
-    ? `server ${f(c.server)} ms (main ${f(c.main)}, ${workers > 0 ? `inference workers ${f(c.workers)}${workers > 1 ? ` (${c.eachWorker.map(f).join(' + ')})` : ''}` : 'inference in-process: on main'}, other threads ${f(c.other)})`
+    ? `server ${f(c.server)} ms (main ${f(c.main)}, ${workers > 0 ? `inference workers ${f(c.workers)}${workers > 1 ? ` (${c.eachWorker.map(f).join(' + ')})` : ''}` : 'inference in-process: on main'}, other threads ${f(c.other)}; ${c.cores.toFixed(2)} cores busy)`
     : 'server n/a (no /proc)';
   return `cpu per verify: client ${f(c.client)} ms; ${server}`;
 }
@@ -176,7 +148,6 @@ async function childMain(): Promise<void> {
   let ticksPerS = NaN;
   // utime + stime of a thread of this process (the main thread's id is the pid).
   const threadCpuMs = async (tid: string | number) => statCpuMs(await readFile(`/proc/self/task/${tid}/stat`, 'utf8').catch(() => ''), ticksPerS);
-  const mainThreadCpuMs = () => threadCpuMs(process.pid);
   const allThreadsCpuMs = async () => {
     const tids = await readdir('/proc/self/task').catch(() => [] as string[]);
     return Object.fromEntries(await Promise.all(tids.map(async (t) => [t, await threadCpuMs(t)] as const)));
@@ -196,7 +167,6 @@ async function childMain(): Promise<void> {
       tensors: tf.memory().numTensors,
       sharpCache: { memory: c.memory.current * MB, items: c.items.current, files: c.files.current },
       cpuMs: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
-      mainCpuMs: await mainThreadCpuMs(),
       threadCpuMs: await allThreadsCpuMs(),
     };
   };
@@ -529,10 +499,7 @@ export async function run(args: string[]): Promise<BenchSummary | void> {
     console.log(`before (after ${candidates.length} + ${opts.warmup} warm-up verifies): ${memLine(before)}`);
 
     const total = newTally();
-    // CPU at the edges of the timed window: the server's threads read from /proc on this side (no
-    // round trip to the child inside the window), and this process's own.
-    const serverPid = child.proc.pid!;
-    const serverCpu0 = procCpu(serverPid);
+    // The client's CPU over the timed window; the server's comes from its samples before and after.
     const clientCpu0 = process.cpuUsage();
     const t0 = performance.now();
     if (!opts.soak) {
@@ -584,7 +551,6 @@ export async function run(args: string[]): Promise<BenchSummary | void> {
       console.log(`RSS slope: ${perK(from)} MB per 1,000 verifies (samples ${from + 1}..${xs.length}), ${xs.length - half >= 3 ? perK(half) : 'n/a'} over the second half (samples ${half + 1}..${xs.length})`);
     }
     const clientCpu = process.cpuUsage(clientCpu0);
-    const serverCpu1 = procCpu(serverPid);
     const wall = (performance.now() - t0) / 1000;
     const after = await child.sample();
     // The decision log writes in the background: what is left once the load stops.
@@ -596,14 +562,8 @@ export async function run(args: string[]): Promise<BenchSummary | void> {
     console.log(`verifies: ${n} in ${wall.toFixed(1)} s at concurrency ${opts.concurrency}: ${(decided / wall).toFixed(1)} decisions/s`);
     console.log(`latency ms: p50 ${ms(pct(total.latencies, 0.5))}, p95 ${ms(pct(total.latencies, 0.95))}, p99 ${ms(pct(total.latencies, 0.99))}, max ${ms(Math.max(...total.latencies))}`);
     console.log(`decisions: ${fmtMap(total.decisions)}; errors: ${fmtMap(total.errors)}`);
-    // Where the server's time went: CPU of all its threads per verify, and how busy its main thread (HTTP, matching, the log) was.
-    console.log(`server CPU: ${((after.cpuMs - before.cpuMs) / n).toFixed(1)} ms per verify (all threads; ${((after.cpuMs - before.cpuMs) / 1000 / wall).toFixed(2)} cores busy on average), main thread ${((after.mainCpuMs - before.mainCpuMs) / n).toFixed(1)} ms CPU per verify (${(((after.mainCpuMs - before.mainCpuMs) / 1000 / wall) * 100).toFixed(0)}% of a core)`);
-    const perThread = Object.entries(after.threadCpuMs)
-      .map(([t, ms]) => [t, (ms - (before.threadCpuMs[t] ?? 0)) / n] as const)
-      .filter(([, ms]) => ms >= 0.05)
-      .sort((a, b) => b[1] - a[1]);
-    if (perThread.length) console.log(`  by thread, ms CPU per verify: ${perThread.map(([t, ms]) => `${t === String(child!.proc.pid) ? 'main' : t} ${ms.toFixed(1)}`).join(', ')}`);
-    const cpu = cpuPerVerify(serverPid, started.workers, n, clientCpu, serverCpu0, serverCpu1);
+    // Where the time went, client and server, by thread.
+    const cpu = cpuPerVerify(child.proc.pid!, started.workers, n, wall, clientCpu, before, after);
     console.log(cpuLine(cpu, started.workers));
     if (total.reasons.size) console.log(`  not decided on: ${fmtMap(total.reasons)}`);
     console.log(`activity log: ${loggedBefore} entries before, ${loggedAfter} after 2 s idle (granted and denied are logged; the newest 1,000 are read)`);
