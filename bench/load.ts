@@ -15,7 +15,7 @@
 // work never count in the server's figures; the child reports its memory over the IPC channel.
 // The client shares the cores with the server, so its hot loop is lean: the verifies go over
 // node:http on a keep-alive agent with the frames encoded once as Buffers (global fetch, undici,
-// took about twice the client CPU: 1.6-2.0 ms per verify here against 0.8-0.9). What each side
+// took about twice the client CPU when this was changed; the client's share is printed). What each side
 // spent is printed as CPU ms per verify: the client, and the server by thread (main, inference
 // workers, the rest).
 // Figures are printed, never asserted.
@@ -99,8 +99,9 @@ interface CpuPerVerify {
  * Splits the server's CPU over the window. Which threads are the inference workers: Node names no
  * thread (every one is "node" in /proc/.../comm) and JS cannot learn its thread id, so they are told
  * apart by CPU: the `workers` busiest threads other than the main thread (whose id is the pid).
- * Each worker runs a whole frame's model work (detect, landmarks, embed), 18-20 ms per verify
- * each with two workers, where no libuv, libvips or V8 helper thread spends more than about 1.5 ms.
+ * Each worker runs a whole frame's model work (detect, landmarks, embed): many times the CPU of any
+ * libuv, libvips or V8 helper thread, so the busiest are the workers (the line's worker figures,
+ * about 18-20 ms each with two workers here, against an "other" of 4-8 ms over all the rest).
  * A worker restarted in the window counts as two threads and splits its time with "other"; the
  * main thread's WASM pthreads (--threads auto, as npm start: engine/wasm-threads.ts) are
  * worker_threads too, busy only on a lone request, so under load they fall in "other".

@@ -2,8 +2,9 @@
 // WASM threads on every core, or on a single-threaded worker. Threads win on idle cores (the
 // embedding about twice as fast), but lose badly when anything else wants those cores: XNNPACK
 // waits for every thread at the end of each of a model's hundred kernels, so one descheduled
-// thread stalls them all (measured: 25 ms idle, ~200 ms beside another busy process, against a
-// worker's ~40-60 ms). So the choice is measured, not assumed: the faster route by a moving
+// thread stalls them all (npm run bench -- verify --no-match --workers 0 --threads 2: about 25 ms
+// p50 on an idle machine, about 200 ms while an `npm run bench -- load` ran beside it; one thread
+// about 37 ms idle). So the choice is measured, not assumed: the faster route by a moving
 // average of recent full frames (detected and embedded), with the other tried every 50th time.
 // A time taken on the route not in use replaces its old figure instead of blending with it: that
 // figure is stale (the cores were busy, or the route was cold), and one fresh look decides.

@@ -181,10 +181,15 @@ export class FaceService {
    * The inference workers' own view (debug, health, the leak check): each worker's tf.memory()
    * and WASM heap, and restarts so far. In-process: no workers (tensorCount() is this thread's).
    */
-  async inferenceHealth(): Promise<{ workers: number; live: number; restarts: number; memory: (WorkerMemory & { worker: number })[]; lone: LoneStats | null }> {
-    const a = this.#analyzer;
-    if (!(a instanceof PooledAnalyzer)) return { workers: 0, live: 0, restarts: 0, memory: [], lone: null };
-    return { workers: a.pool.size, live: a.pool.live, restarts: a.pool.restarts, memory: await a.pool.memory(), lone: this.loneStats };
+  async inferenceHealth(): Promise<HealthReport['inference'] & { memory: (WorkerMemory & { worker: number })[] }> {
+    const pool = this.workerPool;
+    return { ...this.#inferenceView(), memory: pool ? await pool.memory() : [] };
+  }
+
+  /** health().inference: where inference runs, its workers and the lone routes. */
+  #inferenceView(): HealthReport['inference'] {
+    const pool = this.workerPool;
+    return { describe: this.inference, workers: pool?.size ?? 0, live: pool?.live ?? 0, restarts: pool?.restarts ?? 0, lone: this.loneStats };
   }
 
   /** With workers and a multi-threaded main thread: where requests ran, and the lone routes' averages (door/lone-route.ts). */
@@ -832,7 +837,7 @@ export class FaceService {
         needEnrollment: this.needEnrollment().length,
       },
       queue: this.#queue.depth,
-      inference: { describe: this.inference, workers: this.workerPool?.size ?? 0, live: this.workerPool?.live ?? 0, restarts: this.workerPool?.restarts ?? 0, lone: this.loneStats },
+      inference: this.#inferenceView(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       settings: { metric: s.metric, thresholds: s.thresholds },
     };
