@@ -1,7 +1,7 @@
 // A lone request with the inference workers idle may run on the main thread's WASM threads
 // (src/door/lone-route.ts picks the faster route by measurement): it gives the same decision and
 // score as on a worker, concurrent requests still go to the workers, and the choice follows the
-// measured times (the faster route, the other every n-th lone request). This file's process
+// measured times (the faster route, the other now and then). This file's process
 // starts its backend on two WASM threads, as `facegate serve` does.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,21 +32,35 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-test('LoneRoute measures both routes first, then takes the faster, tries the other every n-th time, and a fresh look replaces a stale figure', () => {
-  const r = new LoneRoute({ exploreEvery: 4, alpha: 0.5 });
+test('LoneRoute measures both routes first, then takes the faster, looks at the other once enough requests and time have passed, and a fresh look replaces a stale figure', () => {
+  let now = 0;
+  const r = new LoneRoute({ exploreEvery: 4, exploreAfterMs: 1000, alpha: 0.5, now: () => now });
   assert.equal(r.pick(), 'here', 'unmeasured: here first');
   r.record('here', 30);
   assert.equal(r.pick(), 'workers', 'then the workers');
   r.record('workers', 40);
+  // A busy door: 100 ms apart. The 4th request since the look is due by count but not by time
+  // (400 ms); the look comes at the 10th (1,000 ms), not at the 4th and 8th.
   const picks: Route[] = [];
-  for (let i = 0; i < 8; i++) picks.push(r.pick());
-  // Lone requests 3..10: the 4th and 8th explore.
-  assert.deepEqual(picks, ['here', 'workers', 'here', 'here', 'here', 'workers', 'here', 'here']);
-  // The cores got busy: here took 200 ms (alpha 0.5: 30 -> 115), and the workers are faster now.
+  for (let i = 0; i < 12; i++) {
+    now += 100;
+    picks.push(r.pick());
+  }
+  assert.deepEqual(picks, [...Array(9).fill('here'), 'workers', 'here', 'here']);
+  // A quiet door: a minute apart. Due by time at once, but only every 4th request.
+  const quiet: Route[] = [];
+  for (let i = 0; i < 8; i++) {
+    now += 60_000;
+    quiet.push(r.pick());
+  }
+  assert.deepEqual(quiet, ['here', 'workers', 'here', 'here', 'here', 'workers', 'here', 'here'], 'the 2 requests since the look above, then every 4th');
+  // The cores got busy: here took 200 ms (alpha 0.5: 30 -> 115), and the workers are faster now;
+  // leaving needs no look. Coming back does, once it is due.
   r.record('here', 200);
   assert.deepEqual(r.averages, { here: 115, workers: 40 });
+  now += 60_000;
   const busy: Route[] = [r.pick(), r.pick()];
-  assert.deepEqual(busy, ['workers', 'here'], 'lone requests 11 and 12: the workers, then a look at here');
+  assert.deepEqual(busy, ['workers', 'here'], 'the workers, then a look at here (the 4th request since the last look, a minute on)');
   // That look finds the cores idle again: 25 ms replaces the stale 115 (not blended), and here is back.
   r.record('here', 25);
   assert.deepEqual(r.averages, { here: 25, workers: 40 });

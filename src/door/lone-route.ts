@@ -5,31 +5,45 @@
 // thread stalls them all (npm run bench -- verify --no-match --workers 0 --threads 2: about 25 ms
 // p50 on an idle machine, about 200 ms while an `npm run bench -- load` ran beside it; one thread
 // about 37 ms idle). So the choice is measured, not assumed: the faster route by a moving
-// average of recent full frames (detected and embedded), with the other tried every 50th time.
+// average of recent full frames (detected and embedded), with the other tried now and then.
 // A time taken on the route not in use replaces its old figure instead of blending with it: that
 // figure is stale (the cores were busy, or the route was cold), and one fresh look decides.
 export type Route = 'here' | 'workers';
 
 export interface LoneRouteOptions {
   /**
-   * Every n-th lone request takes the other route, to notice when it became the faster. Default 50:
-   * 2%, out of an idle door's p95; the route in use is measured on every request, so leaving it
-   * when it slows down needs no exploring, only coming back does.
+   * The other route is tried once at least this many lone requests and exploreAfterMs have passed
+   * since the last look. Default 50: at most 2% of a quiet door's requests.
    */
   exploreEvery?: number;
+  /**
+   * ...and at least this long. Default 10 s: at most one slow look per 10 s however busy the door
+   * (a look at an idle worker is often the slowest frame: `npm run bench -- verify` printed lone
+   * averages of 45-102 ms for the workers against 28-50 ms for the threads). The route in use is
+   * measured on every request, so leaving it when it slows down needs no look; only coming back does.
+   */
+  exploreAfterMs?: number;
   /** Weight of the newest time in the moving average. Default 0.25. */
   alpha?: number;
+  /** Clock (ms), for tests. Default performance.now. */
+  now?: () => number;
 }
 
 export class LoneRoute {
   readonly #ms: Record<Route, number> = { here: Number.NaN, workers: Number.NaN };
   readonly #every: number;
+  readonly #afterMs: number;
   readonly #alpha: number;
-  #lone = 0;
+  readonly #now: () => number;
+  /** Lone requests since the last look at the route not in use, and when that look was. */
+  #since = 0;
+  #lookedAt = 0;
 
   constructor(opts: LoneRouteOptions = {}) {
     this.#every = Math.max(2, opts.exploreEvery ?? 50);
+    this.#afterMs = Math.max(0, opts.exploreAfterMs ?? 10_000);
     this.#alpha = opts.alpha ?? 0.25;
+    this.#now = opts.now ?? (() => performance.now());
   }
 
   /** The faster route by the figures so far ('here' on a tie). */
@@ -37,14 +51,21 @@ export class LoneRoute {
     return this.#ms.here <= this.#ms.workers ? 'here' : 'workers';
   }
 
+  #look(route: Route): Route {
+    this.#since = 0;
+    this.#lookedAt = this.#now();
+    return route;
+  }
+
   /** The route for the next lone request. */
   pick(): Route {
-    this.#lone++;
-    // Both measured first; then the faster, and the other every n-th time.
+    // Both measured first; then the faster, and the other once enough requests and time have passed.
     if (Number.isNaN(this.#ms.here)) return 'here';
-    if (Number.isNaN(this.#ms.workers)) return 'workers';
+    if (Number.isNaN(this.#ms.workers)) return this.#look('workers');
     const best = this.#best();
-    return this.#lone % this.#every === 0 ? (best === 'here' ? 'workers' : 'here') : best;
+    this.#since++;
+    const due = this.#since >= this.#every && this.#now() - this.#lookedAt >= this.#afterMs;
+    return due ? this.#look(best === 'here' ? 'workers' : 'here') : best;
   }
 
   /** A full frame's analysis time (detect and embed ran) on `route`. */
