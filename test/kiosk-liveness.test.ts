@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { hashPassword, loadConfig } from '../src/config/index.js';
 import type { DoorDecision, KioskStation } from '../src/door/index.js';
 import { initBackend } from '../src/engine/backend.js';
@@ -28,6 +29,8 @@ let tmp: string;
 let service: FaceService;
 let created: CreatedApp;
 let frames: string[] = [];
+/** Another person's clip (d10), enrolled as D10: a photo of them is the attack below. */
+let other: string[] = [];
 const decisions: DoorDecision[] = [];
 
 before(async () => {
@@ -41,6 +44,8 @@ before(async () => {
   // Enrolled from three later frames of the clip, as the camera would capture them.
   const images = await Promise.all([40, 80, 120].map(async (i) => ({ bytes: await readFile(frames[i]!), file: `d9-${i}.jpg`, source: 'camera' as const })));
   await service.enroll({ name: 'D9', images, source: 'camera' });
+  other = (await extractClipFrames('d10', path.join(tmp, 'd10'), FPS, TALKING_HEADS, FFMPEG.path!)).map((f) => path.join(tmp, 'd10', f));
+  await service.enroll({ name: 'D10', images: await Promise.all([40, 80, 120].map(async (i) => ({ bytes: await readFile(other[i]!), file: `d10-${i}.jpg`, source: 'camera' as const }))), source: 'camera' });
   await service.updateSettings({ kOfN: { k: 1, n: 1 }, liveness: { requireLiveness: true, mode: 'active' } });
   service.door.onDecision((d) => decisions.push(d));
 });
@@ -89,6 +94,8 @@ test('a printed photo of an enrolled person is asked to blink and turn, then tur
   const denied = decisions.find((d) => d.decision === 'denied');
   assert.ok(denied, 'turned away in the end');
   assert.equal(denied.liveness?.passed, false);
+  // Logged under the person it matched (erasing them erases the record and its snapshot).
+  assert.equal(denied.identity?.name, 'D9');
 
   // The same print without the liveness requirement: let in at once. The check is what refused it.
   await service.updateSettings({ liveness: { requireLiveness: false } });
@@ -100,6 +107,53 @@ test('a printed photo of an enrolled person is asked to blink and turn, then tur
   } finally {
     await service.updateSettings({ liveness: { requireLiveness: true } });
   }
+});
+
+/** A still photo of D10 (a frame of their clip, 0.8 x), and frames showing it beside a live d9 frame. */
+async function photoOfD10(): Promise<{ alone: Buffer; beside: (liveFrame: string) => Promise<Buffer> }> {
+  const src = await readFile(other[0]!);
+  const meta = await sharp(src).metadata();
+  const photo = await sharp(src).resize({ width: Math.round(meta.width! * 0.8) }).toBuffer();
+  const pm = await sharp(photo).metadata();
+  const lm = await sharp(frames[0]!).metadata();
+  const W = lm.width! + pm.width! + 40, H = Math.max(lm.height!, pm.height!);
+  const beside = async (liveFrame: string) =>
+    sharp({ create: { width: W, height: H, channels: 3, background: { r: 120, g: 120, b: 120 } } })
+      .composite([{ input: liveFrame, left: 0, top: 0 }, { input: photo, left: lm.width! + 40, top: Math.round((H - pm.height!) / 2) }])
+      .jpeg({ quality: 90 })
+      .toBuffer();
+  return { alone: src, beside };
+}
+
+test("one person's blink does not let in a photo of another held beside them", { skip }, async () => {
+  const kiosk = station('beside-kiosk-session-0000000');
+  const { alone, beside } = await photoOfD10();
+  decisions.length = 0;
+  const t0 = 4_000_000;
+  // d9 blinks at frames 7-8 next to the photo (two faces: refused), steps out, the photo stays.
+  const shown: Buffer[] = [];
+  for (let i = 0; i < 14; i++) shown.push(await beside(frames[i]!));
+  for (let i = 0; i < 20; i++) shown.push(alone);
+  const seen: string[] = [];
+  for (const [i, jpeg] of shown.entries()) seen.push((await kiosk.frame(jpeg, t0 + (i * 1000) / FPS)).state);
+  assert.ok(!decisions.some((d) => d.decision === 'granted'), `never granted: ${decisions.map((d) => `${d.decision} ${d.identity?.name}`).join(', ')}`);
+  assert.equal(seen.at(-1), 'checking', `the photo is still asked to show it is live: ${seen.join(' ')}`);
+});
+
+test('liveness shown by one person is not carried over to a photo of another after a short gap', { skip }, async () => {
+  const kiosk = station('gap-kiosk-session-00000000000');
+  const { alone } = await photoOfD10();
+  const empty = await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 120, g: 120, b: 120 } } }).jpeg().toBuffer();
+  decisions.length = 0;
+  const t0 = 5_000_000;
+  // d9 (live: blinks at 7-8) for 1 s, nobody for 0.2 s (within the liveness session's faceLostMs), then the photo.
+  const shown: Buffer[] = [];
+  for (let i = 0; i < 15; i++) shown.push(await readFile(frames[i]!));
+  for (let i = 0; i < 3; i++) shown.push(empty);
+  for (let i = 0; i < 20; i++) shown.push(alone);
+  for (const [i, jpeg] of shown.entries()) await kiosk.frame(jpeg, t0 + (i * 1000) / FPS);
+  assert.ok(decisions.some((d) => d.decision === 'granted' && d.identity?.name === 'D9'), 'd9 is live and let in');
+  assert.ok(!decisions.some((d) => d.decision === 'granted' && d.identity?.name === 'D10'), `D10's photo never: ${decisions.map((d) => `${d.decision} ${d.identity?.name}`).join(', ')}`);
 });
 
 test('the Settings page turns the liveness requirement on and off', { skip }, async () => {

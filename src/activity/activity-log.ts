@@ -55,7 +55,7 @@ import {
 } from './segments.js';
 
 export interface LogDecisionInput {
-  /** 'match', 'unknown', 'verify-accept', 'verify-reject', ... (lower-case word). */
+  /** 'match', 'unknown', 'not-live', 'verify-accept', 'verify-reject', ... (lower-case word). */
   decision: string;
   /** Where it was decided ("api", "kiosk (browser)"); none for events away from a door. */
   door?: string | null;

@@ -11,6 +11,7 @@ import type { ActivityEntry } from './schema.js';
 export const DECISION_LABELS: Record<string, string> = {
   match: 'Granted',
   unknown: 'Not recognised',
+  'not-live': 'Recognised, refused: not live',
   'verify-accept': 'Verified',
   'verify-reject': 'Verify refused',
   enroll: 'Enrolled',

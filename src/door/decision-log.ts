@@ -14,8 +14,8 @@ import { encodeJpeg } from '../vision/decode.js';
 import type { RgbImage } from '../vision/types.js';
 
 export interface DecisionRecord {
-  /** 1:1 claims log verify-accept / verify-reject, 1:N match / unknown. */
-  decision: 'match' | 'unknown' | 'verify-accept' | 'verify-reject';
+  /** 1:1 claims log verify-accept / verify-reject, 1:N match / unknown, and not-live for a kiosk match the liveness check refused. */
+  decision: 'match' | 'unknown' | 'not-live' | 'verify-accept' | 'verify-reject';
   /** Where it was decided: "api", "kiosk (browser)", "kiosk (device /dev/video0)". */
   door?: string | null;
   /** The person let in, or the person claimed. */

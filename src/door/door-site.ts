@@ -56,7 +56,7 @@ export class DoorSite {
           analyzer.catch(() => this.#analyzers.delete(kind));
         }
         const a = await analyzer;
-        check = { settings: s, analyze: (img, face, t) => door.inQueue(async () => a.analyzeFace(img, face, t)) };
+        check = { settings: s, analyze: (img, face, t, extra) => door.inQueue(async () => a.analyzeFace(img, face, t, extra)) };
       }
       this.#check = { key, check };
     }

@@ -2,8 +2,16 @@
 // screen shows. Each frame gets the door's one-frame decision (Door.observe, the same as
 // /api/verify); the k-of-n rule over those is kept here on the server, so a page cannot shortcut
 // it. Verdicts, not frames, are announced as the door's decisions (the log, the door hardware).
+//
+// The votes and the liveness evidence belong to one person, the station's subject: the face of
+// the first embedded frame. A later embedded frame that would not match it (cosine below the
+// door's threshold) is someone else, and a frame with several faces cannot say whose evidence it
+// shows: either drops the votes and the liveness evidence so far. Liveness is fed only frames
+// that match the subject, each with its similarity, so a blink of one person never lets in a
+// photo of another, and one person's votes never count toward another's grant.
 import type { Box } from '../vision/types.js';
 import type { Door } from './door.js';
+import type { VerifyOutcome } from './types.js';
 import { KofNJudge, type JudgeOptions, type KofN, type Observation, type Verdict } from './kofn-judge.js';
 import { ServiceError } from '../service/errors.js';
 import { LivenessSession, type FrameObservation, type LivenessVerdict, type PadSettings } from '../pad/index.js';
@@ -12,7 +20,8 @@ import type { DetectedFace, RgbImage } from '../vision/types.js';
 /** The liveness check of a kiosk (src/pad): its settings and the per-frame analysis (in the model queue). */
 export interface LivenessCheck {
   settings: PadSettings;
-  analyze(img: RgbImage, face: DetectedFace, t: number): Promise<FrameObservation>;
+  /** identity: the face's cosine similarity to the station's subject. */
+  analyze(img: RgbImage, face: DetectedFace, t: number, extra: { identity?: number }): Promise<FrameObservation>;
 }
 
 export type KioskStateName = 'look' | 'adjust' | 'checking' | 'granted' | 'denied' | 'offline' | 'busy' | 'camera_error';
@@ -28,6 +37,19 @@ export interface KioskView {
 }
 
 export const DEFAULT_JUDGE: JudgeOptions = { cooldownMs: 4000, windowMs: 5000 };
+
+/** Cosine similarity of two embeddings (unit length: their dot product). */
+function cosine(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+/** The door's threshold as a cosine: "would these two faces match" is "the same person". */
+function sameCosine(o: VerifyOutcome): number {
+  // Unit vectors: squared distance = 2 - 2 cos.
+  return o.metric === 'cosine' ? o.threshold : 1 - (o.threshold * o.threshold) / 2;
+}
 
 export interface StationOptions {
   /** The k-of-n rule now (it lives in the settings, which may change between frames). */
@@ -50,6 +72,8 @@ export class KioskStation {
   readonly judge: KofNJudge;
   /** One person's liveness evidence, frame after frame; rebuilt when the settings change. */
   #liveness: { session: LivenessSession; settings: PadSettings } | null = null;
+  /** The embedding the votes and the liveness evidence are bound to (null: none yet). */
+  #subject: Float32Array | null = null;
 
   constructor(
     private readonly door: Door,
@@ -76,7 +100,8 @@ export class KioskStation {
       return { state, message: f.advice ?? 'Not in service', detail: 'No face model is loaded: recognition is off', box: f.box, progress: null };
     }
     const o = f.outcome;
-    const live = await this.#livenessOf(f.analysis.image, f.analysis.faces[0]?.face, now);
+    const identity = this.#follow(o, f.analysis.embedding);
+    const live = await this.#livenessOf(f.analysis.image, f.analysis.faces[0]?.face, now, identity);
     const observation: Observation =
       o.decision === 'no_face'
         ? { kind: 'no_face' }
@@ -94,7 +119,8 @@ export class KioskStation {
         const ask = live.promptText ? `${live.promptText[0]!.toUpperCase()}${live.promptText.slice(1)}` : 'Hold still…';
         return { state: 'checking', message: ask, detail: 'Checking that a real person is at the door', box: f.box, progress: null };
       }
-      // Gave up: a photo or a screen, as far as the check can tell. Turned away, and logged so.
+      // Gave up: a photo or a screen, as far as the check can tell. Turned away, and logged so
+      // (under the person it matched: the record is theirs, and erasing them erases it).
       v = this.judge.overrule() ?? v;
       this.#liveness?.session.reset();
     }
@@ -107,7 +133,7 @@ export class KioskStation {
           door: `kiosk (${this.opts.source})`,
           decision: granted ? 'granted' : 'denied',
           claim: null,
-          identity: v.kind === 'granted' ? { id: v.identityId, name: v.name } : null,
+          identity: v.kind === 'granted' ? { id: v.identityId, name: v.name } : (v.identity ?? null),
           score: v.score,
           // The threshold of the deciding frame (a person's own threshold when they have one).
           threshold: o.threshold,
@@ -128,16 +154,42 @@ export class KioskStation {
     return { state: 'checking', message: 'Hold still…', detail: null, box: f.box, progress: { have: v.have, need: v.need } };
   }
 
+  /**
+   * Keeps the votes and the liveness evidence to one person (see the top of this file). Returns
+   * this frame's similarity to the subject, or undefined when the frame has no embedding (no
+   * usable face) and so cannot be tied to anyone.
+   */
+  #follow(o: VerifyOutcome, embedding: Float32Array | undefined): number | undefined {
+    if (o.decision === 'multiple_faces') {
+      this.#newSubject(null);
+      return undefined;
+    }
+    if (!embedding) return undefined;
+    const same = this.#subject ? cosine(this.#subject, embedding) : Number.NaN;
+    if (same >= sameCosine(o)) return same;
+    this.#newSubject(embedding);
+    return 1;
+  }
+
+  #newSubject(embedding: Float32Array | null): void {
+    this.#subject = embedding;
+    this.judge.clearVotes();
+    this.#liveness?.session.reset();
+  }
+
   /** This frame's liveness verdict, or null when the settings require none. */
-  async #livenessOf(img: RgbImage, face: DetectedFace | undefined, now: number): Promise<LivenessVerdict | null> {
+  async #livenessOf(img: RgbImage, face: DetectedFace | undefined, now: number, identity: number | undefined): Promise<LivenessVerdict | null> {
     const check = await this.opts.liveness?.();
     if (!check) {
       this.#liveness = null;
       return null;
     }
     if (this.#liveness?.settings !== check.settings) this.#liveness = { session: new LivenessSession(check.settings), settings: check.settings };
-    const obs = face ? await check.analyze(img, face, now) : { t: now, face: null };
-    return this.#liveness.session.push(obs);
+    const session = this.#liveness.session;
+    if (!face) return session.push({ t: now, face: null });
+    // A face not tied to the subject (no embedding: poor quality, no model) adds no evidence.
+    if (identity === undefined) return session.peek();
+    return session.push(await check.analyze(img, face, now, { identity }));
   }
 
   #decisionView(v: Exclude<Verdict, { kind: 'pending' }>, box: Box | null = null): KioskView {

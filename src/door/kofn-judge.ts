@@ -14,7 +14,8 @@ export type Observation =
 export type Verdict =
   | { kind: 'pending'; have: number; need: number }
   | { kind: 'granted'; identityId: string; name: string; score: number; frames: number; until: number }
-  | { kind: 'denied'; score: number | null; frames: number; until: number };
+  /** identity: whom the frames matched, when the liveness check turned them away (overrule). */
+  | { kind: 'denied'; score: number | null; frames: number; until: number; identity?: { id: string; name: string } };
 
 export interface KofN {
   k: number;
@@ -51,10 +52,18 @@ export class KofNJudge {
     this.#votes = [];
   }
 
-  /** Turns the decision on screen into a denial (the liveness check gave up on it); returns it. */
+  /** Drops the votes so far (another person is in front of the camera: theirs must not count). */
+  clearVotes(): void {
+    this.#votes = [];
+  }
+
+  /**
+   * Turns the decision on screen into a denial (the liveness check gave up on it); returns it. It
+   * keeps whom the frames matched: the record is that person's (erasing them erases it too).
+   */
   overrule(): Exclude<Verdict, { kind: 'pending' }> | undefined {
     const d = this.#decided;
-    if (d) this.#decided = { kind: 'denied', score: d.score, frames: d.frames, until: d.until };
+    if (d) this.#decided = { kind: 'denied', score: d.score, frames: d.frames, until: d.until, ...(d.kind === 'granted' ? { identity: { id: d.identityId, name: d.name } } : d.identity ? { identity: d.identity } : {}) };
     return this.#decided;
   }
 

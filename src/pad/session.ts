@@ -37,6 +37,11 @@ export class LivenessSession {
     return this.last;
   }
 
+  /** The latest verdict, or the undecided one of a session that has seen nothing yet. */
+  peek(): LivenessVerdict {
+    return this.last ?? this.idleVerdict();
+  }
+
   /** Forget everything: the next frame with a face starts a new session. */
   reset(): void {
     this.frames = [];

@@ -153,7 +153,8 @@ export class FaceService {
     this.door.onDecision((d, frame) => {
       const granted = d.decision === 'granted';
       void decisions.record({
-        decision: d.claim ? (granted ? 'verify-accept' : 'verify-reject') : granted ? 'match' : 'unknown',
+        // A denial that names someone: recognised, but the liveness check turned them away.
+        decision: d.claim ? (granted ? 'verify-accept' : 'verify-reject') : granted ? 'match' : d.identity ? 'not-live' : 'unknown',
         door: d.door,
         identityId: d.identity?.id ?? d.claim?.id ?? null,
         score: d.score,
