@@ -165,6 +165,13 @@ test('fail-secure: the door may open only when model, gallery and camera are all
   assert.equal(decisionOpensDoor(grant({ decision: 'denied', identity: null }), HEALTHY).open, false);
   assert.equal(decisionOpensDoor(grant(), CAMERA_DOWN).open, false);
   assert.deepEqual(decisionOpensDoor(grant({ liveness: { passed: false, method: 'blink' } }), HEALTHY), { open: false, reasons: ['liveness check failed'] });
+  // With liveness required, a grant must carry a passed check: one without any (an API verify) opens nothing.
+  const noCheck = grant({ liveness: undefined });
+  assert.equal(decisionOpensDoor(noCheck, HEALTHY).open, true, 'no liveness required: a grant without a check opens');
+  assert.equal(decisionOpensDoor(noCheck, HEALTHY, { requireLiveness: true }).open, false);
+  assert.match(decisionOpensDoor(noCheck, HEALTHY, { requireLiveness: true }).reasons.join(), /liveness is required/);
+  assert.equal(decisionOpensDoor(grant({ liveness: { passed: true, method: 'blink' } }), HEALTHY, { requireLiveness: true }).open, true);
+  assert.equal(decisionOpensDoor(grant({ liveness: { passed: false, method: 'blink' } }), HEALTHY, { requireLiveness: true }).open, false);
 });
 
 test('signature: HMAC-SHA256 over "<timestamp>.<body>"; tampering, a wrong secret and a stale or future timestamp are refused', () => {

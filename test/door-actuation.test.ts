@@ -166,6 +166,26 @@ test('fail-secure: with the camera in error a grant opens nothing, the kiosk say
   }
 });
 
+test('with liveness required, a grant through /api/verify (one photo, no liveness check) opens nothing', { skip }, async () => {
+  assert.equal((await settings({ kOfN: { k: 1, n: 1 }, door: { webhook: { url: receiverUrl, secret: SECRET } }, liveness: { requireLiveness: true } })).status, 200);
+  const before = opened.length;
+  const blockedBefore = service.activity({ filter: { decision: 'door-blocked' } }).length;
+  try {
+    const res = await app.request('/api/verify', { method: 'POST', body: new Uint8Array(await photo('amy', 5)), headers: { 'content-type': 'image/png' } }, LOCAL);
+    assert.equal(((await res.json()) as { decision: string }).decision, 'granted', 'recognised');
+    await until('the blocked grant in the log', () => service.activity({ filter: { decision: 'door-blocked' } }).length > blockedBefore);
+    assert.match(JSON.stringify(service.activity({ filter: { decision: 'door-blocked' } })[0]), /liveness is required/);
+    await sleep(300);
+    assert.equal(opened.length, before, 'no open event reached the door');
+  } finally {
+    assert.equal((await settings({ liveness: { requireLiveness: false } })).status, 200);
+  }
+  // The same photo without the requirement opens the door (the requirement is what kept it shut).
+  const res = await app.request('/api/verify', { method: 'POST', body: new Uint8Array(await photo('amy', 5)), headers: { 'content-type': 'image/png' } }, LOCAL);
+  assert.equal(((await res.json()) as { decision: string }).decision, 'granted');
+  await until('the open event', () => opened.length === before + 1);
+});
+
 test('the Settings page: the door section saves a webhook without showing its secret, and "Test the door" opens it once', { skip }, async () => {
   const page = new PageClient(app);
   assert.equal((await page.login()).status, 303);

@@ -4,7 +4,7 @@
 // background and report each outcome through onOutcome (for the activity log).
 import { randomUUID } from 'node:crypto';
 import type { ActuationConfig } from './config.js';
-import { decisionOpensDoor, healthAllowsOpening, type OpenVerdict } from './fail-secure.js';
+import { decisionOpensDoor, healthAllowsOpening, type OpenPolicy, type OpenVerdict } from './fail-secure.js';
 import { MqttChannel, type DoorStateListener } from './mqtt-channel.js';
 import { decisionEvent, healthEvent, type DoorEvent } from './payload.js';
 import { RelayHook } from './relay.js';
@@ -68,9 +68,9 @@ export class DoorActuator {
    * allows it; a grant it refuses is published as "denied" with the reasons. Every decision goes to
    * MQTT. Returns at once; the result says whether the door opens, and if not, why.
    */
-  onDecision(d: DoorDecision): DecisionResult {
+  onDecision(d: DoorDecision, policy: OpenPolicy = {}): DecisionResult {
     const eventId = randomUUID();
-    const verdict = decisionOpensDoor(d, this.systemHealth);
+    const verdict = decisionOpensDoor(d, this.systemHealth, policy);
     if (d.decision === 'granted' && !verdict.open) {
       this.report({ channel: 'fail-secure', event: 'open', eventId, status: 'blocked', detail: `door kept shut: ${verdict.reasons.join('; ')}` });
     }

@@ -20,11 +20,19 @@ export function healthAllowsOpening(health: SystemHealth | null): OpenVerdict {
   return { open: reasons.length === 0, reasons };
 }
 
-/** Whether this decision opens the door: a grant, on a healthy system, not contradicted by a failed liveness check. */
-export function decisionOpensDoor(d: DoorDecision, health: SystemHealth | null): OpenVerdict {
+/** What the site asks of a grant before it opens the door, beyond the system's health. */
+export interface OpenPolicy {
+  /** Settings → Liveness on: only a grant that passed the liveness check opens. */
+  requireLiveness?: boolean;
+}
+
+/** Whether this decision opens the door: a grant, on a healthy system, not contradicted by a failed (or, when required, missing) liveness check. */
+export function decisionOpensDoor(d: DoorDecision, health: SystemHealth | null, policy: OpenPolicy = {}): OpenVerdict {
   if (d.decision !== 'granted') return { open: false, reasons: ['not granted'] };
   const verdict = healthAllowsOpening(health);
   // A grant that carries a failed liveness result is a bug upstream; refuse rather than trust it.
   if (d.liveness && !d.liveness.passed) verdict.reasons.push('liveness check failed');
+  // One photo (POST /api/verify) has had no liveness check: with one required it opens nothing.
+  else if (policy.requireLiveness && !d.liveness) verdict.reasons.push('liveness is required and this decision had no liveness check (one frame through the API)');
   return { open: verdict.reasons.length === 0, reasons: verdict.reasons };
 }

@@ -13,6 +13,8 @@ export interface DoorActuationOptions {
   health: () => SystemHealth;
   /** Each channel's outcome (sent, failed, dropped, blocked), for the activity log. */
   onOutcome: (o: ActuationOutcome) => void;
+  /** Whether a grant must have passed the liveness check to open (settings.liveness.requireLiveness). */
+  requireLiveness?: () => boolean;
   healthEveryMs?: number;
 }
 
@@ -32,7 +34,8 @@ export class DoorActuation {
     this.#unsubscribe = door.onDecision((d) => {
       const a = this.#current();
       a?.health(this.opts.health());
-      a?.onDecision({ time: d.time, door: d.door, decision: d.decision, identity: d.identity, score: d.score, threshold: d.threshold, modelId: d.modelId });
+      const liveness = d.liveness ? { passed: d.liveness.passed, ...(d.liveness.method ? { method: d.liveness.method } : {}), ...(typeof d.liveness.score === 'number' ? { score: d.liveness.score } : {}) } : undefined;
+      a?.onDecision({ time: d.time, door: d.door, decision: d.decision, identity: d.identity, score: d.score, threshold: d.threshold, modelId: d.modelId, ...(liveness ? { liveness } : {}) }, { requireLiveness: this.opts.requireLiveness?.() ?? false });
     });
     this.#timer = setInterval(() => this.#current()?.health(this.opts.health()), opts.healthEveryMs ?? 1000);
     this.#timer.unref();

@@ -39,7 +39,7 @@ export class DoorSite {
       new KioskStation(o.door, { source, rule, judge: o.judge, onVerdict: o.onVerdict, doorBlocked: () => this.actuation.blocked(), liveness });
     this.hub = new CameraHub(() => o.settings().camera, station, { retryMs: o.cameraRetryMs });
     this.stations = new KioskStations(() => station('browser'));
-    this.actuation = new DoorActuation(o.door, { config: o.doorSettings, health: () => this.health(o.modelError()), onOutcome: o.onOutcome });
+    this.actuation = new DoorActuation(o.door, { config: o.doorSettings, health: () => this.health(o.modelError()), onOutcome: o.onOutcome, requireLiveness: () => o.settings().liveness.requireLiveness });
   }
 
   /** The liveness check the settings ask for: the same object while they stay the same (a station keeps its session). */
