@@ -43,33 +43,41 @@ export function csrfToken(secret: () => string, secure: boolean): MiddlewareHand
   };
 }
 
-async function sentToken(c: Context<WebEnv>): Promise<string | undefined> {
+/** A form body that does not parse: no token can be found in it. */
+const UNREADABLE = Symbol('unreadable form body');
+
+async function sentToken(c: Context<WebEnv>): Promise<string | typeof UNREADABLE | undefined> {
   const header = c.req.header(CSRF_HEADER);
   if (header) return header;
   const type = c.req.header('content-type') ?? '';
   if (/^(multipart\/form-data|application\/x-www-form-urlencoded)/i.test(type)) {
-    // parseBody caches: the handler reads the same parsed form.
-    const body = await c.req.parseBody({ all: true });
+    // parseBody caches: the handler reads the same parsed form. One that does not parse (not
+    // multipart after all, no boundary) is the client's mistake: a 400, not a logged 500.
+    const body = await c.req.parseBody({ all: true }).catch((): typeof UNREADABLE => UNREADABLE);
+    if (body === UNREADABLE) return UNREADABLE;
     const v = body[CSRF_FIELD];
     return typeof v === 'string' ? v : undefined;
   }
   return undefined;
 }
 
-function refuse(c: Context<WebEnv>, why: string): Response {
+/** A 403 (token or cookie missing or wrong), or a 400 for a body that cannot be read. */
+function refuse(c: Context<WebEnv>, why: string, status: 400 | 403 = 403): Response {
   const htmx = c.req.header('hx-request') === 'true';
   // Script posts (camera frames) get JSON; forms and htmx get a message to show.
   const form = /^(multipart\/form-data|application\/x-www-form-urlencoded)/i.test(c.req.header('content-type') ?? '');
   const wantsJson = !htmx && (!form || (c.req.header('accept') ?? '').includes('application/json'));
-  if (wantsJson) return c.json({ error: { code: 'csrf', message: why } }, 403);
-  return c.html(`<p class="error" role="alert">Refused: ${why}. Reload the page and try again.</p>`, 403);
+  // invalid_input: the API's code for a body it cannot parse.
+  if (wantsJson) return c.json({ error: { code: status === 400 ? 'invalid_input' : 'csrf', message: why } }, status);
+  return c.html(`<p class="error" role="alert">Refused: ${why}. Reload the page and try again.</p>`, status);
 }
 
 /**
- * Refuses a POST without a valid token (403), after the Origin check. The body limit comes before
- * the token check because a form's token is in its body: without it, anyone could make the server
- * buffer an unbounded upload just by sending a made-up CSRF cookie. `bodyLimit` is a byte count
- * (hono/body-limit) or a limit middleware of the route's own (the enrollment forms: limitMultipart).
+ * Refuses a POST without a valid token (403), or whose form body does not parse (400), after the
+ * Origin check. The body limit comes before the token check because a form's token is in its body:
+ * without it, anyone could make the server buffer an unbounded upload just by sending a made-up
+ * CSRF cookie. `bodyLimit` is a byte count (hono/body-limit) or a limit middleware of the route's
+ * own (the enrollment forms: limitMultipart).
  */
 export function requireCsrf(
   secret: () => string,
@@ -79,6 +87,7 @@ export function requireCsrf(
     const cookie = getCookie(c, CSRF_COOKIE);
     if (!cookie || !COOKIE_VALUE.test(cookie)) return refuse(c, 'no CSRF cookie (cookies must be enabled)');
     const sent = await sentToken(c);
+    if (sent === UNREADABLE) return refuse(c, 'the form body could not be read (not valid multipart/form-data or urlencoded data)', 400);
     const want = Buffer.from(sign(secret(), cookie));
     const got = Buffer.from(sent ?? '');
     if (got.length !== want.length || !timingSafeEqual(got, want)) return refuse(c, 'missing or wrong CSRF token');

@@ -125,7 +125,8 @@ ${r.needEnrollment.length ? html` Must enroll again (no stored crop): ${r.needEn
     if (!file) return c.notFound();
     try {
       const body = await readFile(file);
-      return c.body(new Uint8Array(body), 200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'private, max-age=3600' });
+      // no-store: a browser's copy would outlive the person's erasure (the files go, the cache stays).
+      return c.body(new Uint8Array(body), 200, { 'Content-Type': 'image/jpeg', 'Cache-Control': 'no-store' });
     } catch {
       return c.notFound();
     }
