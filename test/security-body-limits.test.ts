@@ -157,3 +157,25 @@ test('the part scanner does not depend on how the body is cut into chunks', asyn
     assert.match(((await longName.json()) as { error: { message: string } }).error.message, /form field "name" exceeds 200 bytes/);
   }
 });
+
+test('the part cap holds whatever the Content-Type says: a second boundary hidden in another parameter is refused', async () => {
+  const { limitMultipart } = validation as unknown as { limitMultipart: typeof import('../src/http/validation.js').limitMultipart };
+  const app = new Hono();
+  let parsed = 0;
+  app.post('/form', limitMultipart({ maxBytes: 1024 * 1024, maxFileBytes: 1000 }), async (c) => {
+    parsed++;
+    const form = await c.req.parseBody({ all: true });
+    return c.json({ fields: Object.keys(form).length });
+  });
+  // 300 small fields under the real boundary: past the 256-part cap.
+  const body = Buffer.concat([...Array.from({ length: 300 }, (_, i) => field(`f${i}`, 'x')), CLOSE]);
+  const post = (contentType: string) => app.request('/form', { method: 'POST', headers: { 'content-type': contentType }, body: new Uint8Array(body) });
+  const plain = await post(`multipart/form-data; boundary=${BOUNDARY}`);
+  assert.equal(plain.status, 413);
+  assert.match(((await plain.json()) as { error: { message: string } }).error.message, /more than 256 parts/);
+  // The scanner would follow "fake" (which never occurs) while the form parser follows the real one.
+  const hidden = await post(`multipart/form-data; x="; boundary=fake"; boundary=${BOUNDARY}`);
+  assert.equal(hidden.status, 400);
+  assert.match(((await hidden.json()) as { error: { message: string } }).error.message, /more than one multipart boundary/);
+  assert.equal(parsed, 0, 'neither body reached the form parser');
+});

@@ -93,6 +93,13 @@ function boundaryOf(contentType: string | null): string | null {
   return m ? (m[1] ?? m[2])! : null;
 }
 
+/**
+ * A Content-Type naming a boundary more than once (one hidden in another parameter's quoted
+ * value, say): our part scanner and the form parser could each follow a different one, and the
+ * scanner would then count no parts while the parser splits the body into thousands.
+ */
+const ambiguousBoundary = (contentType: string | null): boolean => (contentType?.match(/boundary\s*=/gi)?.length ?? 0) > 1;
+
 type Refusal = { code: 'payload_too_large' | 'image_too_large'; message: string };
 
 /**
@@ -204,6 +211,7 @@ export function limitMultipart(limits: MultipartLimits): MiddlewareHandler {
     if (!raw.body) return next();
     const length = raw.headers.get('content-length');
     if (length !== null && !raw.headers.has('transfer-encoding') && Number(length) > all.maxBytes) return tooLarge(c, whole);
+    if (ambiguousBoundary(raw.headers.get('content-type'))) return errorJson(c, 400, 'invalid_input', 'the Content-Type names more than one multipart boundary');
     const boundary = boundaryOf(raw.headers.get('content-type'));
     const scanner = boundary ? new PartScanner(boundary, all) : null;
     const reader = raw.body.getReader();
