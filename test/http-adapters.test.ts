@@ -57,8 +57,8 @@ let app: Hono<AppEnv>;
 before(async () => {
   await initBackend({ quiet: true });
   tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-http-'));
-  // No model: the guards answer before any route would need one.
-  const config = loadConfig({ env: {}, overrides: { modelDir: path.join(tmp, 'no-model'), galleryDir: path.join(tmp, 'gallery') } });
+  // No model: the guards answer before any route would need one. kiosk.test: the name anonymous() uses.
+  const config = loadConfig({ env: {}, overrides: { modelDir: path.join(tmp, 'no-model'), galleryDir: path.join(tmp, 'gallery'), allowedHosts: ['kiosk.test'] } });
   service = await FaceService.open(config, { quiet: true });
   created = createApp({ service, config, admin: { passwordHash: await hashPassword(PASSWORD), sessionSecret: 'http-test-secret-'.repeat(3) } });
   app = created.app;

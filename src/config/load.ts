@@ -81,9 +81,15 @@ function envLayer(env: NodeJS.ProcessEnv): Layer {
     if (['0', 'false', 'no', 'off'].includes(v)) return false;
     throw new ConfigError(`${name} must be true or false, got "${v}"`);
   };
+  const list = (name: string) =>
+    get(name)
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   const layer: Layer = {
     port: num('FACEGATE_PORT'),
     host: get('FACEGATE_HOST'),
+    allowedHosts: list('FACEGATE_ALLOWED_HOSTS'),
     modelDir: get('FACEGATE_MODEL_DIR'),
     modelsDir: get('FACEGATE_MODELS_DIR'),
     galleryDir: get('FACEGATE_GALLERY_DIR'),

@@ -1,5 +1,6 @@
 // The kiosk's own configuration (not the gallery's matching settings, which live in gallery.json
 // and are edited through /api/settings). Strict: a misspelt key in a config file is an error.
+import { isIPv6 } from 'node:net';
 import { z } from 'zod';
 
 /** Who may call verify / identify / metrics without logging in. */
@@ -11,10 +12,23 @@ export const PASSWORD_HASH = /^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=_-]+\$[A-Za-z
 
 const MB = 1024 * 1024;
 
+/** A DNS name, an IPv4 address, or an IPv6 address with or without brackets; no scheme, no port. */
+const HostName = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((h) => /^[a-z0-9._-]+$/.test(h) || isIPv6(h.replace(/^\[(.*)\]$/, '$1')), 'a host name or IP address, without scheme or port');
+
 export const AppConfigSchema = z.strictObject({
   port: z.int().min(0).max(65535).default(3000),
   /** Loopback by default: the kiosk's browser runs on the same machine. */
   host: z.string().min(1).max(255).default('127.0.0.1'),
+  /**
+   * Names (or addresses) the server also answers to, besides loopback, `host` and this machine's
+   * own addresses: a request with any other Host is refused (src/http/host-check.ts), since a
+   * name an attacker re-points at the kiosk (DNS rebinding) would otherwise pass as this origin.
+   */
+  allowedHosts: z.array(HostName).max(100).default([]),
   /** Model folder (model.json + weights.bin + meta.json). */
   modelDir: z.string().min(1),
   /**

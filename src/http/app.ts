@@ -13,6 +13,7 @@ import { createApi } from '../server/index.js';
 import { createWeb, type Web, type WebOptions } from '../web/index.js';
 import { AdminAuth, type Backoff } from './auth.js';
 import { notFound, onError } from './errors.js';
+import { allowedHostsOnly } from './host-check.js';
 import { Metrics, requestMetrics, type Gauge } from './metrics.js';
 import type { AppDeps, AppEnv } from './types.js';
 
@@ -80,6 +81,8 @@ export function createApp(opts: CreateAppOptions): CreatedApp {
   const app = new Hono<AppEnv>();
   app.use('*', secureHeaders());
   app.use('*', requestMetrics(metrics));
+  // Every route, before any session, body or page: a Host this server does not answer to is DNS rebinding.
+  app.use('*', allowedHostsOnly(config));
   app.route('/', createApi(deps));
   const pages = web === null ? null : createWeb(deps, web);
   if (pages) app.route('/', pages.app);

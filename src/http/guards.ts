@@ -24,6 +24,8 @@ const SAFE_METHOD = /^(GET|HEAD|OPTIONS)$/;
  * form-like bodies, this holds for every content type: JSON, none at all, anything. SameSite=Strict
  * alone is not enough: "site" ignores the port, so another service on the kiosk's host could send
  * the admin's cookie along. `Origin: null` (sandboxed frames, some redirects) is never ours.
+ * The request's URL follows its Host header: allowedHostsOnly (host-check.ts) has refused any Host
+ * that is not this server's at the edge, or a DNS-rebinding page would count as this origin.
  */
 export function fromThisOrigin(c: Context): boolean {
   if (c.req.header('sec-fetch-site') === 'same-origin') return true;
