@@ -94,6 +94,28 @@ after(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
+test('someone enrolled without stored crops stops a run before it trains: the new model could not recognise them', { skip }, async () => {
+  await service.updateSettings({ keepCrops: false });
+  let id: string;
+  try {
+    const images = await Promise.all([1, 2, 3, 4, 5].map(async (n) => ({ bytes: await photo('bernadette', n), file: `bernadette${n}.png` })));
+    id = (await service.enroll({ name: 'bernadette', images, confirmDuplicate: true })).identity.id;
+  } finally {
+    await service.updateSettings({ keepCrops: true });
+  }
+  try {
+    const lines: string[] = [];
+    await assert.rejects(runFinetune(config, { ...SMALL, baseRun, log: (l) => lines.push(l) }), (err: Error) => {
+      assert.equal(err.name, 'FinetuneError');
+      assert.match(err.message, new RegExp(`1 enrolled person has no stored face crop \\(${id}; enrolled with keepCrops off\\).*--allow-reenroll`));
+      return true;
+    });
+    assert.ok(!lines.some((l) => /trained \d+ epochs/.test(l)), 'refused before training');
+  } finally {
+    await service.deleteIdentity(id);
+  }
+});
+
 test('a deleted person is kept out; the run promotes a better version, the gallery is re-embedded and the running app switches', { skip }, async () => {
   const parentId = service.modelId!;
   // Erasure before a finetune: nothing of Leonard may reach it.

@@ -139,7 +139,7 @@ ${previous
 </section>`;
 }
 
-type ScalarMetric = Exclude<keyof FinetuneMetrics, 'siteMargins'>;
+type ScalarMetric = Exclude<keyof FinetuneMetrics, 'siteMargins' | 'siteOthers'>;
 
 const METRIC_ROWS: { key: ScalarMetric | 'siteMargin'; label: string; fmt: (v: number) => string }[] = [
   { key: 'siteTop1', label: 'Enrolled faces recognised (held-out photos, top-1)', fmt: pct },

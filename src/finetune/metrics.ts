@@ -19,7 +19,7 @@ function meanVar(xs: number[]): [number, number] {
  * 1:N as the kiosk does it: every training crop is a template, an identity's score is its best
  * template. Genuine = the true identity's score; impostor = the best other identity's score.
  */
-export function siteMetrics(templates: readonly Labelled[], probes: readonly Labelled[]): Pick<FinetuneMetrics, 'siteTop1' | 'siteGenuine' | 'siteImpostor' | 'siteSeparation' | 'siteMargins'> {
+export function siteMetrics(templates: readonly Labelled[], probes: readonly Labelled[]): Pick<FinetuneMetrics, 'siteTop1' | 'siteGenuine' | 'siteImpostor' | 'siteSeparation' | 'siteMargins' | 'siteOthers'> {
   const genuine: number[] = [];
   const impostor: number[] = [];
   let correct = 0;
@@ -41,6 +41,7 @@ export function siteMetrics(templates: readonly Labelled[], probes: readonly Lab
     siteImpostor: mi,
     siteSeparation: (mg - mi) / Math.sqrt(Math.max(1e-12, (vg + vi) / 2)),
     siteMargins: genuine.map((g, i) => g - impostor[i]!),
+    siteOthers: impostor,
   };
 }
 
@@ -58,6 +59,25 @@ export function marginGain(before: readonly number[], after: readonly number[]):
   const [m, v] = meanVar(d);
   const se = d.length > 1 ? Math.sqrt(v / (d.length - 1)) : Infinity;
   return { mean: m, se, better: m > 0 };
+}
+
+/**
+ * The site half of a finetune's verdict. The held-out margins must rise on average (marginGain).
+ * Top-1 counts a few held-out crops (one per person): on a small site one crop turning is noise,
+ * so it may fall by one crop, but never by a crop the parent recognised that the new model would
+ * let in as someone else (the other person's score at or above `admits`, the threshold the
+ * promoted model would get).
+ */
+export function siteVerdict(
+  before: Pick<FinetuneMetrics, 'siteTop1' | 'siteMargins'>,
+  after: Pick<FinetuneMetrics, 'siteTop1' | 'siteMargins' | 'siteOthers'>,
+  admits: number,
+): { better: boolean; gain: ReturnType<typeof marginGain>; admitted: number } {
+  const margins = before.siteMargins ?? [];
+  const gain = marginGain(margins, after.siteMargins ?? []);
+  const oneCrop = 1 / Math.max(1, margins.length);
+  const admitted = margins.filter((m, i) => m > 0 && (after.siteMargins?.[i] ?? 0) <= 0 && (after.siteOthers?.[i] ?? -1) >= admits).length;
+  return { better: gain.better && admitted === 0 && after.siteTop1 >= before.siteTop1 - oneCrop - 1e-9, gain, admitted };
 }
 
 /** 10-fold accuracy; a pair with an image that had no face counts as an error. */

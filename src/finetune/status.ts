@@ -19,6 +19,8 @@ export interface FinetuneMetrics {
    * Before and after are compared crop by crop (the verdict). Absent in status files of older runs.
    */
   siteMargins?: number[];
+  /** Per held-out crop: the best other identity's score (cosine). */
+  siteOthers?: number[];
   /** 10-fold verification accuracy on the base model's validation pairs. */
   baseVerif: number | null;
   baseVerifStd: number | null;

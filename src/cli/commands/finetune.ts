@@ -14,6 +14,7 @@ interface Flags extends ConfigFlags {
   baseRun?: string;
   baseRawRoot?: string;
   dryRun?: boolean;
+  allowReenroll?: boolean;
   shuffleLabels?: boolean;
   json?: boolean;
 }
@@ -33,6 +34,7 @@ export function register(program: Command): void {
       .option('--base-run <dir>', "the base model's training run (default: from its meta.json)")
       .option('--base-raw-root <dir>', 'raw photos of the base training data, when its prepared crops are not on this machine (or FACEGATE_BASE_DATA)', process.env.FACEGATE_BASE_DATA || undefined)
       .option('--dry-run', 'measure and train, but do not promote')
+      .option('--allow-reenroll', 'promote even if people without stored face crops (keepCrops off) would have to enroll again')
       .option('--shuffle-labels', 'sanity check of the guard: train on shuffled site labels (must be refused)')
       .option('--json', 'print the report as JSON'),
   ).action(async (o: Flags) => {
@@ -59,6 +61,7 @@ export function register(program: Command): void {
           baseRun: o.baseRun,
           baseRawRoot: o.baseRawRoot,
           dryRun: !!o.dryRun,
+          allowReenroll: !!o.allowReenroll,
           shuffleLabels: !!o.shuffleLabels,
           progress: process.stderr.isTTY && !o.json,
           signal: ac.signal,
