@@ -2,12 +2,16 @@
 //   model.json  - format tag, architecture config, weights manifest (tf.io weight specs)
 //   weights.bin - the tensors, little-endian float32, in manifest order
 //   meta.json   - what a user or the kiosk needs to know: input size, normalisation, thresholds...
+// saveModel replaces the folder as a whole (src/util/atomic-dir.ts), and model.json records the
+// sha256 of weights.bin, so a folder torn some other way (a half-done copy) is refused, not loaded.
+import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { FaceNet } from './facenet.js';
 import { ModelConfig, ModelConfigSchema } from './config.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { leftoversOf, writeDirAtomic } from '../util/atomic-dir.js';
 import { toHalfBits } from '../util/float16.js';
 
 export const MODEL_FORMAT = 'facegate-embedder/1';
@@ -38,6 +42,8 @@ interface ModelJson {
   format: string;
   config: ModelConfig;
   weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+  /** sha256 (hex) of weights.bin; absent in folders saved before it was recorded (they load unchecked). */
+  weightsSha256?: string;
 }
 
 /** Encode named tensors to one buffer + specs (the tf.io weights format). */
@@ -160,16 +166,27 @@ export function roundTripWeights(net: FaceNet, mode: WeightQuantization): Uint8A
   return data;
 }
 
-/** Saves the embedder (backbone + BN statistics, no ArcFace head) as a model folder. */
+/**
+ * Saves the embedder (backbone + BN statistics, no ArcFace head) as a model folder. An existing
+ * folder is replaced whole: writing its files one by one left, after a crash, new weights under the
+ * old model.json (its quantisation ranges, its model id). Other files in it (a run exported into
+ * its own folder, curves or a README put next to the model) are kept: `--out` may name any folder.
+ */
 export async function saveModel(dir: string, net: FaceNet, meta: ModelMeta, opts: { quantize?: WeightQuantization } = {}): Promise<void> {
-  await mkdir(dir, { recursive: true });
   const { data, specs } = quantizeTensors(net.params.all(), opts.quantize ?? 'none', new Set(net.float16Weights));
   meta.weights = { quantization: opts.quantize ?? 'none', bytes: data.length };
-  const modelJson: ModelJson = { format: MODEL_FORMAT, config: net.config, weightsManifest: [{ paths: ['weights.bin'], weights: specs }] };
-  await writeFileAtomic(path.join(dir, 'weights.bin'), data);
-  await writeFileAtomic(path.join(dir, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
-  // model.json last: its presence marks a complete folder.
-  await writeFileAtomic(path.join(dir, 'model.json'), JSON.stringify(modelJson, null, 1) + '\n');
+  const modelJson: ModelJson = {
+    format: MODEL_FORMAT,
+    config: net.config,
+    weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
+    weightsSha256: createHash('sha256').update(data).digest('hex'),
+  };
+  // model.json last: where the folder cannot be moved these are written in place, in this order.
+  await writeDirAtomic(dir, [
+    ['weights.bin', data],
+    ['meta.json', JSON.stringify(meta, null, 2) + '\n'],
+    ['model.json', JSON.stringify(modelJson, null, 1) + '\n'],
+  ]);
 }
 
 export async function readMeta(dir: string): Promise<ModelMeta> {
@@ -195,7 +212,11 @@ export async function loadModel(dir: string): Promise<{ net: FaceNet; meta: Mode
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new Error(`no model at ${dir}: ${(err as Error).message}`);
+    // A crash between saveModel's two renames leaves no folder, the previous one beside it.
+    const left = (err as NodeJS.ErrnoException).code === 'ENOENT' ? await leftoversOf(dir).catch(() => []) : [];
+    const prev = left.find((l) => l.kind === 'replaced');
+    const hint = left.length === 0 ? '' : `; an interrupted save left ${left.map((l) => path.basename(l.path)).join(', ')} beside it: save the model again${prev ? `, or rename ${path.basename(prev.path)} (the model before it) back to ${path.basename(path.resolve(dir))}` : ''}`;
+    throw new Error(`no model at ${dir}: ${(err as Error).message}${hint}`);
   }
   let modelJson: ModelJson;
   try {
@@ -220,6 +241,15 @@ export async function loadModel(dir: string): Promise<{ net: FaceNet; meta: Mode
   const need = manifestBytes(group.weights);
   if (need !== null && data.length !== need) {
     throw new Error(`${weightsFile} is ${data.length < need ? 'truncated' : 'longer than its manifest'}: ${data.length} bytes, model.json lists ${need}; copy the model folder again`);
+  }
+  // Same length is not same weights: another export's weights.bin decodes under this manifest's
+  // quantisation ranges into a network that is neither model, under this model's id.
+  if (modelJson.weightsSha256 !== undefined) {
+    if (typeof modelJson.weightsSha256 !== 'string' || !/^[0-9a-f]{64}$/i.test(modelJson.weightsSha256)) throw new Error(`${file}: weightsSha256 is not a sha256 (64 hex digits)`);
+    const sha = createHash('sha256').update(data).digest('hex');
+    if (sha !== modelJson.weightsSha256.toLowerCase()) {
+      throw new Error(`model folder ${dir}: ${group.paths[0]} does not match model.json (sha256 ${sha.slice(0, 12)}..., model.json records ${modelJson.weightsSha256.slice(0, 12)}...), as an interrupted copy or save leaves it; copy the model folder again or re-export it`);
+    }
   }
   const tensors = decodeTensors(data, group.weights);
   const net = new FaceNet(config);

@@ -26,7 +26,8 @@ export async function listModelVersions(modelDir: string): Promise<ModelVersion[
   const root = path.dirname(path.resolve(modelDir));
   let names: string[] = [];
   try {
-    names = (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+    // Dot folders are an interrupted save's leftovers (util/atomic-dir.ts), not versions.
+    names = (await readdir(root, { withFileTypes: true })).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name);
   } catch {
     return [];
   }
