@@ -7,6 +7,7 @@
 // with a pool, a new model is loaded in every worker before it becomes the current one.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, describeChoice } from '../engine/backend.js';
 import { resolveThreads } from '../engine/wasm-threads.js';
@@ -16,9 +17,9 @@ import { Enrolled } from '../enrolled/index.js';
 import type { Gallery, Identity, NewTemplate, Template } from '../gallery/gallery.js';
 import { isId } from '../gallery/ids.js';
 import { BadgeSchema, CROP_FILE, IdentityPatchSchema, NameSchema, NewIdentitySchema, type IdentityPatch } from '../gallery/schema.js';
-import type { Settings, SettingsPatch } from '../settings/index.js';
+import { SettingsSchema, type Settings, type SettingsPatch } from '../settings/index.js';
 import { GalleryMatcher } from '../match/gallery-matcher.js';
-import { isBetter } from '../match/vector.js';
+import { cosineToDistance, distanceToCosine, isBetter } from '../match/vector.js';
 import { DecisionLog, Door, type ActiveModel, type FaceCheck, type IdentifyOutcome, type IdentityRef, type SampleReport, type VerifyOutcome } from '../door/index.js';
 import { AnalyzerPool, PooledAnalyzer, payloadOf, resolveWorkers } from '../door/analyzer-pool.js';
 import type { WorkerMemory } from '../door/analyzer-protocol.js';
@@ -77,6 +78,24 @@ interface ModelState {
 
 type Runner = <T>(job: () => Promise<T>) => Promise<T>;
 
+type Thresholds = Settings['thresholds'];
+
+/** Thresholds given for a model: one metric is enough (on unit vectors it determines the other). */
+export interface ThresholdOverride {
+  cosine?: number;
+  euclidean?: number;
+}
+
+/**
+ * What the settings' thresholds become when a model is the active one (#thresholdStep): kept
+ * (already its own, or the built-in defaults), set to its own, or missing (it has none, and
+ * the ones in use were set for another model).
+ */
+type ThresholdStep =
+  | { kind: 'keep' }
+  | { kind: 'set'; thresholds: Thresholds; patch: SettingsPatch; why: string }
+  | { kind: 'missing'; message: string };
+
 /** Crops embedded for re-embedding, in the order of `items`. */
 interface EmbeddedCrops {
   items: ReturnType<Gallery['templatesNeedingReembed']>;
@@ -97,6 +116,17 @@ const BACKGROUND_MAX_WAIT_MS = 2000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
+
+const DEFAULT_THRESHOLDS: Thresholds = SettingsSchema.parse({}).thresholds;
+
+/** Both metrics from one or both (null when neither is given). */
+function bothMetrics(t: ThresholdOverride): Thresholds | null {
+  const cosine = t.cosine ?? (t.euclidean === undefined ? undefined : distanceToCosine(t.euclidean));
+  const euclidean = t.euclidean ?? (t.cosine === undefined ? undefined : cosineToDistance(t.cosine));
+  return cosine === undefined || euclidean === undefined ? null : { cosine, euclidean };
+}
+
+const fmt = (t: ThresholdOverride) => [t.cosine !== undefined && `cosine ${t.cosine.toFixed(3)}`, t.euclidean !== undefined && `euclidean ${t.euclidean.toFixed(3)}`].filter(Boolean).join(', ');
 
 const ref = (i: Pick<Identity, 'id' | 'name'>): IdentityRef => ({ id: i.id, name: i.name });
 
@@ -297,9 +327,11 @@ export class FaceService {
    * The gallery follows the model it is opened with. Templates are keyed by model id, so after a
    * model change (an upgrade, `facegate model use` while nothing ran, --model) the new model has
    * none and would recognise nobody: the stored crops it has no template for are embedded now,
-   * and it becomes the active model with its recommended thresholds (what reembed() does; the old
-   * templates stay for rollback). This runs whenever a service opens, so the server, every CLI
-   * command and the pages all see it. People with no stored crop cannot follow: they are named.
+   * and it becomes the active model with its own thresholds (what reembed() does; the old
+   * templates stay for rollback). The thresholds are checked on every open too: a crash between
+   * a switch's gallery write and its settings write leaves the new model active with the old
+   * model's thresholds. This runs whenever a service opens, so the server, every CLI command and
+   * the pages all see it. People with no stored crop cannot follow: they are named.
    * A failure (a read-only or full disk) is reported and leaves the gallery as it was.
    */
   async #followModel(): Promise<void> {
@@ -307,7 +339,7 @@ export class FaceService {
     if (!e) return;
     try {
       const pending = this.#gallery.templatesNeedingReembed(e.modelId).length;
-      if (pending > 0 || this.#gallery.activeModelId !== e.modelId) {
+      if (pending > 0 || this.#gallery.activeModelId !== e.modelId || this.#enrolled.settings.get().thresholdsFor !== e.modelId) {
         if (pending > 0) this.#say(`model ${e.modelId}: re-embedding ${pending} stored face crops of another model...`);
         const r = await this.reembed();
         if (r.reembedded > 0 || r.failed.length > 0) {
@@ -480,7 +512,7 @@ export class FaceService {
       throw new ServiceError('insufficient_samples', `${good.length} of ${req.images.length} images are usable; enrollment needs at least ${minSamples}. ${why}`, { samples });
     }
 
-    // The model that embedded the samples names their templates and checks for duplicates (it may have been switched meanwhile).
+    // The model that embedded the samples checks for duplicates; the templates are stored under the one in use at the write (#commitTemplates).
     const { embeddings, model } = await this.#embed(good.map((g) => g.face.crop));
     const e = model.embedder;
     const duplicateOf = this.#duplicates(embeddings, model.matcher);
@@ -504,11 +536,30 @@ export class FaceService {
       });
     }
     // The identity and its templates in one write: a crash cannot leave the person without templates.
-    const identity = await translated(async () => this.#view(await this.#gallery.addIdentity(person.data, templates)));
+    const { result: identity, modelId } = await this.#commitTemplates(templates, keep.map((i) => good[i]!.face.crop), async () => this.#view(await this.#gallery.addIdentity(person.data, templates)));
     void this.#enrolled.activity
-      .record({ decision: 'enroll', identityId: identity.id, modelId: e.modelId, detail: `${templates.length} templates from ${req.images.length} images` })
+      .record({ decision: 'enroll', identityId: identity.id, modelId, detail: `${templates.length} templates from ${req.images.length} images` })
       .catch(() => {});
-    return { identity, templates: templates.length, samples, duplicateOf, modelId: e.modelId };
+    return { identity, templates: templates.length, samples, duplicateOf, modelId };
+  }
+
+  /**
+   * Stores new templates (`write`) under the model in use when they are written. The write runs in
+   * a queue job, and a switch swaps models in an exclusive one, so the model cannot change between
+   * the check and the write: if a switch ran since the crops were embedded, they are embedded again
+   * with the model now in use (stored under the outgoing model only, the person would be denied by
+   * the new one until the next re-embed). A switch that comes after the write re-embeds the stored
+   * crops itself (when crops are kept). Door requests wait behind the write: one gallery write.
+   */
+  async #commitTemplates<T>(templates: NewTemplate[], crops: RgbImage[], write: () => Promise<T>): Promise<{ result: T; modelId: string }> {
+    return this.#runWhenRoom(async () => {
+      const now = this.#current().embedder;
+      if (templates.some((t) => t.modelId !== now.modelId)) {
+        const fresh = await this.#analyzer.embedCrops(now, crops);
+        templates.forEach((t, k) => Object.assign(t, { embedding: fresh[k]!, modelId: now.modelId }));
+      }
+      return { modelId: now.modelId, result: await translated(write) };
+    });
   }
 
   /**
@@ -524,16 +575,15 @@ export class FaceService {
     if (images.length > max) throw new ServiceError('invalid_input', `${images.length} images: at most ${max} at a time`);
     const { samples, good } = await this.screenSamples(images, { source });
     if (good.length === 0) throw new ServiceError('insufficient_samples', `none of the ${images.length} images is usable (see the reasons per image)`, { samples });
-    // Embedded by whichever model is current when the job runs (it may be switched meanwhile): stored under that model's id.
+    // Stored under the model in use when they are written (#commitTemplates: it may be switched meanwhile).
     const { embeddings, model } = await this.#embed(good.map((g) => g.face.crop));
-    const modelId = model.embedder.modelId;
     const keep = selectDiverse(embeddings, good.map((g) => g.sample.quality!), this.config.enroll.maxTemplates);
     const templates: NewTemplate[] = [];
     for (const i of keep) {
       good[i]!.sample.kept = true;
-      templates.push({ embedding: embeddings[i]!, modelId, quality: good[i]!.sample.quality!, source, cropJpeg: await encodeJpeg(good[i]!.face.crop) });
+      templates.push({ embedding: embeddings[i]!, modelId: model.embedder.modelId, quality: good[i]!.sample.quality!, source, cropJpeg: await encodeJpeg(good[i]!.face.crop) });
     }
-    await translated(() => this.#gallery.addTemplates(identityId, templates));
+    const { modelId } = await this.#commitTemplates(templates, keep.map((i) => good[i]!.face.crop), () => this.#gallery.addTemplates(identityId, templates));
     return { identityId, templates: templates.length, samples, modelId };
   }
 
@@ -570,12 +620,13 @@ export class FaceService {
    * between. Then, inside one short exclusive queue job (no request runs meanwhile, so none runs
    * half on the old and half on the new model), it re-reads the gallery (another process, e.g. the
    * finetune, may have written templates), embeds only crops added since, activates the model with
-   * its recommended thresholds, swaps model and matcher, and disposes the old net (in the workers,
-   * once the requests using it are answered). If the model cannot be loaded or the gallery not
-   * written, the old model stays and the error is thrown. Switching to the folder already in use
-   * does nothing.
+   * its own thresholds (#thresholdStep), swaps model and matcher, and disposes the old net (in the
+   * workers, once the requests using it are answered). If the model cannot be loaded or the gallery
+   * not written, the old model stays and the error is thrown. A model with no thresholds of its own
+   * is refused (conflict) while the ones in use were set for another model, unless `thresholds`
+   * gives them. Switching to the folder already in use does nothing.
    */
-  switchModel(dir: string, opts: { onProgress?: (embedded: number, total: number) => void } = {}): Promise<ModelSwitchOutcome> {
+  switchModel(dir: string, opts: { onProgress?: (embedded: number, total: number) => void; thresholds?: ThresholdOverride } = {}): Promise<ModelSwitchOutcome> {
     return this.#modelOp(async () => {
       const t0 = performance.now();
       const abs = path.resolve(dir);
@@ -587,6 +638,9 @@ export class FaceService {
       if (!next.loaded) throw new ServiceError(next.missing ? 'not_found' : 'invalid_input', next.reason);
       let swapped = false;
       try {
+        // Refused before any work; checked again on the settings as they are when it commits.
+        const plan = this.#thresholdStep(next.embedder, this.#gallery.activeModelId, opts.thresholds);
+        if (plan.kind === 'missing') throw new ServiceError('conflict', plan.message);
         // Every worker has the new model before any request can be given it.
         await this.#analyzer.prepare(next.embedder);
         await translated(() => this.#enrolled.reload());
@@ -597,7 +651,7 @@ export class FaceService {
           async () => {
             await translated(() => this.#enrolled.reload());
             // Already inside the queue job: embed directly (queue.run here would wait for itself).
-            const r = await this.#reembedFor(next.embedder, (job) => job(), early);
+            const r = await this.#reembedFor(next.embedder, (job) => job(), early, { thresholds: opts.thresholds, refuse: true });
             const old = this.#model.slot;
             this.#model = this.#stateOf(next);
             swapped = true;
@@ -621,10 +675,12 @@ export class FaceService {
 
   /**
    * The re-embedding behind reembed() and switchModel(): keeps the templates `e` already has,
-   * embeds the crops it lacks, activates it and adopts its recommended thresholds. `run` wraps
-   * each embedding batch (the queue, or nothing when already inside a queue job).
+   * embeds the crops it lacks, activates it and adopts its thresholds (#thresholdStep). `run` wraps
+   * each embedding batch (the queue, or nothing when already inside a queue job). With `refuse`,
+   * a model without thresholds of its own is refused before anything is written; without (on
+   * open), it is said and it runs with the ones in use.
    */
-  async #reembedFor(e: Embedder, run: Runner, done?: EmbeddedCrops): Promise<ReembedOutcome> {
+  async #reembedFor(e: Embedder, run: Runner, done?: EmbeddedCrops, opts: { thresholds?: ThresholdOverride; refuse?: boolean } = {}): Promise<ReembedOutcome> {
     const { items, embeddings, failed } = await this.#embedMissing(e, run, done);
     // An identity erased while its crops were being embedded is left out (the write would refuse it).
     const alive = (t: { identityId: string }) => this.#gallery.getIdentity(t.identityId) !== undefined;
@@ -645,15 +701,101 @@ export class FaceService {
       }))
       .filter(alive);
     // Thresholds follow the model (the old model's threshold means nothing for the new one's scores).
-    const thresholds = recommendedThresholds(e.meta);
+    const previous = this.#gallery.activeModelId;
+    const step = this.#thresholdStep(e, previous, opts.thresholds);
+    if (step.kind === 'missing' && opts.refuse) throw new ServiceError('conflict', step.message);
     if (fresh.length > 0) {
       await translated(() => this.#gallery.replaceTemplatesForModel(e.modelId, [...existing, ...fresh], { activate: true }));
     } else {
       // Nothing new to embed (e.g. the finetune already wrote this model's templates): only activate.
       await translated(() => this.#gallery.setActiveModel(e.modelId));
     }
-    if (Object.keys(thresholds).length > 0) await translated(() => this.#enrolled.settings.update({ thresholds }));
+    // After the gallery write: a crash in between leaves thresholdsFor naming the old model, and the next open does this again.
+    await this.#adoptThresholds(e, previous, step);
     return { modelId: e.modelId, reembedded: fresh.length, kept: existing.length, failed, needEnrollment: this.#uncovered(e.modelId) };
+  }
+
+  /**
+   * The thresholds `e` runs with when it becomes the active model (`previous` was). In order: the
+   * ones given (`override`); none to change when they were set for it already; the ones it ran
+   * with before (a rollback gets the operator's tuning back); its recommended ones (meta.json);
+   * settings from before thresholdsFor existed, when the gallery already ran this model (they
+   * are its own). The built-in defaults, set for no model, are kept for a model that has none.
+   * Otherwise the thresholds in use were set for another model, whose score scale they belong to,
+   * and `e` has none: missing, with how to give it some.
+   */
+  #thresholdStep(e: Embedder, previous: string | null, override?: ThresholdOverride): ThresholdStep {
+    const s = this.#enrolled.settings.get();
+    const was = s.thresholdsFor;
+    const set = (thresholds: Thresholds, why: string): ThresholdStep => {
+      // What the outgoing model ran with, for when it is in use again (the defaults too: unbound, they were still its).
+      const outgoing = was ?? previous;
+      const remember = outgoing !== null && outgoing !== e.modelId ? { [outgoing]: s.thresholds } : {};
+      return { kind: 'set', thresholds, why, patch: { thresholds, thresholdsFor: e.modelId, thresholdsByModel: remember } };
+    };
+    if (override) {
+      const given = bothMetrics(override);
+      const valid = given && given.cosine >= -1 && given.cosine <= 1 && given.euclidean >= 0 && given.euclidean <= 2;
+      if (!valid) throw new ServiceError('invalid_input', `thresholds for ${e.modelId}: give cosine (-1..1) or euclidean (0..2)`);
+      return set(given, 'given with the switch');
+    }
+    if (was === e.modelId) return { kind: 'keep' };
+    const before = s.thresholdsByModel[e.modelId];
+    if (before) return set(before, 'the ones it ran with before');
+    if (was === null && previous === e.modelId && !isDeepStrictEqual(s.thresholds, DEFAULT_THRESHOLDS)) return set(s.thresholds, 'kept: set while it was in use');
+    const recommended = bothMetrics(recommendedThresholds(e.meta));
+    if (recommended) return set(recommended, 'its recommended ones');
+    if (was === null) return { kind: 'keep' };
+    return {
+      kind: 'missing',
+      message:
+        `model ${e.modelId} has no recommended thresholds (its meta.json has no "thresholds"), and the ones in use (${fmt(s.thresholds)}) were set for ${was}: ` +
+        `another model's scores are on another scale. Give it its own: import it with --val-pairs and --val-root (facegate model import), ` +
+        `export it from a training run with validation pairs (facegate model export --run), or measure it (facegate eval --model ${e.dir} --pairs FILE --root DIR) ` +
+        `and write the threshold into its meta.json as "thresholds": {"cosine": {"bestAccuracy": T}}`,
+    };
+  }
+
+  /**
+   * Applies #thresholdStep's outcome once `e` is the gallery's active model. On a model change (the
+   * gallery's, or thresholds still set for another model: a switch cut short) the per-person
+   * thresholds are cleared first (see #clearIdentityThresholds).
+   */
+  async #adoptThresholds(e: Embedder, previous: string | null, step: ThresholdStep): Promise<void> {
+    const was = this.#enrolled.settings.get().thresholdsFor;
+    const changed = (previous !== null && previous !== e.modelId) || (step.kind === 'set' && was !== null && was !== e.modelId);
+    if (changed) await this.#clearIdentityThresholds(e.modelId);
+    if (step.kind === 'set') {
+      await translated(() => this.#enrolled.settings.update(step.patch));
+      if (was !== e.modelId) this.#say(`thresholds for model ${e.modelId}: ${fmt(step.thresholds)} (${step.why})`);
+    } else if (step.kind === 'missing') {
+      // On open there is nothing to refuse (the model is the configured one): the door keeps working, and says so until it is fixed.
+      this.#say(`${step.message}. Until then the door uses these thresholds`);
+    }
+  }
+
+  /**
+   * Per-person thresholds were tuned on the outgoing model's score scale: on the new one a number
+   * can be anywhere, stricter or looser than its global threshold. Cleared, each person is judged
+   * at the new model's own threshold (its calibrated operating point), a known risk; kept, a stale
+   * number could be far looser on the new scale and let impostors in without bound. The stricter
+   * intent of some is lost, so the people are named with their old values for review.
+   */
+  async #clearIdentityThresholds(modelId: string): Promise<void> {
+    const tuned = this.#gallery.listIdentities().filter((i) => i.threshold.cosine !== undefined || i.threshold.euclidean !== undefined);
+    if (tuned.length === 0) return;
+    for (const i of tuned) {
+      try {
+        await this.#gallery.updateIdentity(i.id, { threshold: {} });
+      } catch (err) {
+        // Erased meanwhile: nothing to clear.
+        if (this.#gallery.getIdentity(i.id)) throw translate(err);
+      }
+    }
+    this.#say(
+      `model ${modelId}: per-person thresholds cleared (set on another model's score scale; they now use the model's threshold), review them: ` +
+        tuned.map((i) => `${i.name} (${fmt(i.threshold)})`).join(', '),
+    );
   }
 
   /**
@@ -800,11 +942,23 @@ export class FaceService {
     return this.#enrolled.settings.get().door;
   }
 
-  /** Applies a settings patch; answers as getSettings does (secrets redacted). */
+  /**
+   * Applies a settings patch; answers as getSettings does (secrets redacted). Thresholds that change
+   * are recorded as the loaded model's (thresholdsFor): they stay while it is in use, and come back
+   * with it after a switch away.
+   */
   async updateSettings(patch: SettingsPatch): Promise<Settings & { activeModelId: string | null }> {
     if (patch && typeof patch === 'object' && 'activeModelId' in patch) {
       throw new ServiceError('invalid_input', 'activeModelId follows the loaded model; change models with POST /api/models/use (or --model and POST /api/gallery/reembed)');
     }
+    if (patch && typeof patch === 'object' && ('thresholdsFor' in patch || 'thresholdsByModel' in patch)) {
+      throw new ServiceError('invalid_input', 'thresholdsFor and thresholdsByModel follow the loaded model; set thresholds, and they are recorded as its own');
+    }
+    const current = this.#enrolled.settings.get();
+    const t = patch?.thresholds;
+    // Unchanged thresholds (a form posting back what it showed) are no review: they stay the model's they were.
+    const changed = t && typeof t === 'object' && (['cosine', 'euclidean'] as const).some((m) => t[m] !== undefined && t[m] !== current.thresholds[m]);
+    if (changed && this.modelId) patch = { ...patch, thresholdsFor: this.modelId };
     // A form or a client that sends back what getSettings showed keeps the stored secret.
     const door = patch?.door;
     if (door?.webhook?.secret === REDACTED) delete door.webhook.secret;

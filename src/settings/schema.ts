@@ -6,6 +6,9 @@ import { PadSettingsSchema } from '../pad/config.js';
 
 export const MetricSchema = z.enum(['cosine', 'euclidean']);
 
+/** name@version, as gallery/schema's ModelIdSchema (not imported: that file imports this one). */
+const ModelIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}@[A-Za-z0-9][A-Za-z0-9.+_-]{0,31}$/, 'model id must look like name@version');
+
 export const SettingsSchema = z.strictObject({
   metric: MetricSchema.default('cosine'),
   /** Per-metric acceptance: cosine >= thresholds.cosine, distance <= thresholds.euclidean. */
@@ -15,6 +18,14 @@ export const SettingsSchema = z.strictObject({
       euclidean: z.number().min(0).max(2).default(1.1), // ~ cosine 0.395 on unit vectors
     })
     .prefault({}),
+  /**
+   * The model `thresholds` were set for (its recommendation, an operator's change, its own
+   * restored): a score threshold means nothing on another model's scale, so a model change
+   * replaces them (FaceService). null: the built-in defaults, set for no model.
+   */
+  thresholdsFor: ModelIdSchema.nullable().default(null),
+  /** The thresholds each earlier model ran with, by model id: restored when it is in use again (a rollback). */
+  thresholdsByModel: z.record(ModelIdSchema, z.strictObject({ cosine: z.number().min(-1).max(1), euclidean: z.number().min(0).max(2) })).default({}),
   aggregate: z
     .strictObject({ mode: z.enum(['max', 'meanTopK']).default('max'), k: z.int().min(1).max(50).default(3) })
     .prefault({}),
