@@ -514,3 +514,26 @@ test('GalleryMatcher follows gallery changes and settings', async () => {
   assert.equal(e.identityId, a.id);
   assert.equal(matcher.verify(vec(1, 0.1, 0), b.id).accepted, false);
 });
+
+test('a re-embed keeps templates written after it listed the ones it knew (an enrollment during a re-embed)', async () => {
+  const dir = await tmpDir();
+  const gs = await Enrolled.open(dir);
+  const g = gs.gallery;
+  await g.setActiveModel(MODEL);
+  const a = await g.addIdentity({ name: 'A' });
+  await g.addTemplates(a.id, [tpl(vec(1, 0, 0), { cropJpeg: jpeg })]);
+  const V2 = 'efr@2.0.0';
+  // The re-embed lists what V2 lacks, and embeds it...
+  const todo = g.templatesNeedingReembed(V2);
+  const fresh = todo.map((i) => ({ identityId: i.identityId, embedding: vec(0, 0, 0, 1), quality: i.quality, source: i.source, fromTemplateId: i.templateId }));
+  // ...meanwhile C enrolls under V2 (the model in use)...
+  const c = await g.addIdentity({ name: 'C' });
+  const [tc] = await g.addTemplates(c.id, [{ ...tpl(vec(0, 1, 0, 0), { cropJpeg: jpeg }), modelId: V2 }]);
+  // ...then the re-embed writes: C's template stays.
+  await g.replaceTemplatesForModel(V2, fresh, { activate: true, keepUnlisted: true });
+  assert.deepEqual(g.templates(V2).map((t) => t.identityId).sort(), [a.id, c.id].sort());
+  assert.ok(g.templates(V2).some((t) => t.id === tc.id), "C's own template, as written");
+  // Without keepUnlisted a replace is a replace: what it does not list is gone.
+  await g.replaceTemplatesForModel(V2, fresh, { activate: true });
+  assert.deepEqual(g.templates(V2).map((t) => t.identityId), [a.id]);
+});

@@ -631,12 +631,14 @@ export class Gallery {
    * After re-embedding with a new model: in one atomic write, replaces every template of `modelId`
    * with `newTemplates`. Other models' templates stay for rollback unless keepOtherModels is false
    * (their crops stay while a new template still uses them). `activate` also makes `modelId`
-   * the active model in the same write.
+   * the active model in the same write. `keepUnlisted`: a template of `modelId` that no new one
+   * derives from (fromTemplateId) stays; the caller listed the ones it knew, so these were written
+   * after it looked (an enrollment during a re-embed), and replacing would lose them.
    */
   replaceTemplatesForModel(
     modelId: string,
     newTemplates: readonly ReembeddedTemplate[],
-    opts: { keepOtherModels?: boolean; activate?: boolean; reload?: boolean } = {},
+    opts: { keepOtherModels?: boolean; activate?: boolean; reload?: boolean; keepUnlisted?: boolean } = {},
   ): Promise<Template[]> {
     return this.#exclusive(async () => {
       parseWith(ModelIdSchema, modelId, 'model id');
@@ -673,8 +675,10 @@ export class Gallery {
       const written: string[] = [];
       try {
         const records = await this.#newRecords(checked.map((t) => ({ ...t, modelId })), written);
-        const dropped = this.#g.templates.filter((t) => t.modelId === modelId || !keepOthers);
-        const kept = this.#g.templates.filter((t) => t.modelId !== modelId && keepOthers);
+        const listed = new Set(checked.map((t) => t.fromTemplateId));
+        const stays = (t: Template) => (t.modelId !== modelId ? keepOthers : opts.keepUnlisted === true && !listed.has(t.id));
+        const dropped = this.#g.templates.filter((t) => !stays(t));
+        const kept = this.#g.templates.filter(stays);
         const activeModelId = opts.activate ? modelId : this.#g.activeModelId;
         await this.#commit({ ...this.#g, activeModelId, templates: [...kept, ...records] });
         await this.#removeUnreferencedCrops(dropped);

@@ -705,7 +705,8 @@ export class FaceService {
     const step = this.#thresholdStep(e, previous, opts.thresholds);
     if (step.kind === 'missing' && opts.refuse) throw new ServiceError('conflict', step.message);
     if (fresh.length > 0) {
-      await translated(() => this.#gallery.replaceTemplatesForModel(e.modelId, [...existing, ...fresh], { activate: true }));
+      // keepUnlisted: an enrollment written while the crops were embedded keeps its templates.
+      await translated(() => this.#gallery.replaceTemplatesForModel(e.modelId, [...existing, ...fresh], { activate: true, keepUnlisted: true }));
     } else {
       // Nothing new to embed (e.g. the finetune already wrote this model's templates): only activate.
       await translated(() => this.#gallery.setActiveModel(e.modelId));
