@@ -178,3 +178,21 @@ test('a folder that cannot be moved (a mount point) has its files replaced in pl
   await assertExtras(dir);
   assert.deepEqual(await leftovers(dir), []);
 });
+
+test('`facegate model use` and rollback refuse a folder that would not load, and leave active.json as it was', async () => {
+  const { ModelRegistry } = await import('../src/model/registry.js');
+  const root = path.join(tmp, 'registry');
+  await saveModel(path.join(root, 'facegate-default'), netA, defaultMeta(netA, 'facegate-default', '1'));
+  await saveModel(path.join(root, 'good-b'), netB, defaultMeta(netB, 'good-b', '1'));
+  await saveModel(path.join(root, 'torn'), netA, defaultMeta(netA, 'torn', '1'));
+  // Another model's weights (same size) under torn's model.json.
+  await copyFile(path.join(root, 'good-b', 'weights.bin'), path.join(root, 'torn', 'weights.bin'));
+  const reg = new ModelRegistry(root);
+  await assert.rejects(reg.use('torn'), /torn cannot be used: .*weights\.bin does not match model\.json/);
+  assert.equal(reg.activeSync().active, 'facegate-default', 'active.json unchanged');
+  assert.equal((await reg.use('good-b')).active, 'good-b', 'a good folder is used');
+  // Rolling back to a folder torn since it was active: refused, good-b stays.
+  await copyFile(path.join(root, 'good-b', 'weights.bin'), path.join(root, 'facegate-default', 'weights.bin'));
+  await assert.rejects(reg.rollback(), /cannot roll back to facegate-default: .*does not match model\.json/);
+  assert.equal(reg.activeSync().active, 'good-b');
+});

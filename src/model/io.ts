@@ -207,6 +207,28 @@ function manifestBytes(specs: tf.io.WeightsManifestEntry[]): number | null {
 
 /** Loads a model folder; errors name the file at fault and what is wrong with it. */
 export async function loadModel(dir: string): Promise<{ net: FaceNet; meta: ModelMeta }> {
+  const { config, data, weights } = await readModelFolder(dir);
+  const tensors = decodeTensors(data, weights);
+  const net = new FaceNet(config);
+  try {
+    assignVariables(net.params.all(), tensors, dir);
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+  const meta = await readMeta(dir).catch(() => defaultMeta(net, path.basename(dir)));
+  return { net, meta };
+}
+
+/**
+ * Checks a model folder as loadModel would (model.json, its config, the weights' length and
+ * sha256) without building the network: what `facegate model use|rollback` run before pointing
+ * active.json at it, so a restart does not come up without a model. Throws the same errors.
+ */
+export async function checkModelFolder(dir: string): Promise<void> {
+  await readModelFolder(dir);
+}
+
+async function readModelFolder(dir: string): Promise<{ config: ModelConfig; data: Buffer; weights: tf.io.WeightsManifestEntry[] }> {
   const file = path.join(dir, 'model.json');
   let text: string;
   try {
@@ -251,13 +273,5 @@ export async function loadModel(dir: string): Promise<{ net: FaceNet; meta: Mode
       throw new Error(`model folder ${dir}: ${group.paths[0]} does not match model.json (sha256 ${sha.slice(0, 12)}..., model.json records ${modelJson.weightsSha256.slice(0, 12)}...), as an interrupted copy or save leaves it; copy the model folder again or re-export it`);
     }
   }
-  const tensors = decodeTensors(data, group.weights);
-  const net = new FaceNet(config);
-  try {
-    assignVariables(net.params.all(), tensors, dir);
-  } finally {
-    tf.dispose(Object.values(tensors));
-  }
-  const meta = await readMeta(dir).catch(() => defaultMeta(net, path.basename(dir)));
-  return { net, meta };
+  return { config, data, weights: group.weights };
 }

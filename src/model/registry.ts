@@ -8,6 +8,7 @@ import { readdir, readFile, access } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { checkModelFolder } from './io.js';
 
 export const DEFAULT_MODEL_NAME = 'facegate-default';
 export const ACTIVE_FILE = 'active.json';
@@ -89,6 +90,10 @@ export class ModelRegistry {
     if (!existsSync(path.join(dir, 'model.json'))) throw new ModelRegistryError(`no model in ${dir} (model.json missing)`);
     const cur = this.activeSync();
     if (cur.active === folder) return cur;
+    // A folder that does not load would leave a restarted server without a model.
+    await checkModelFolder(dir).catch((err: Error) => {
+      throw new ModelRegistryError(`${folder} cannot be used: ${err.message}`);
+    });
     const next: ActiveModel = { active: folder, history: [...cur.history, cur.active].slice(-20), changed: new Date().toISOString() };
     await this.#write(next);
     return next;
@@ -101,6 +106,9 @@ export class ModelRegistry {
     while (history.length > 0) {
       const prev = history.pop()!;
       if (existsSync(path.join(this.dirOf(prev), 'model.json'))) {
+        await checkModelFolder(this.dirOf(prev)).catch((err: Error) => {
+          throw new ModelRegistryError(`cannot roll back to ${prev}: ${err.message}`);
+        });
         const next: ActiveModel = { active: prev, history, changed: new Date().toISOString() };
         await this.#write(next);
         return next;
