@@ -11,10 +11,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { initBackend } from '../src/engine/backend.js';
 import { Enrolled } from '../src/enrolled/index.js';
+import { FaceNet } from '../src/model/facenet.js';
+import { defaultMeta, saveModel } from '../src/model/io.js';
 import { Gallery } from '../src/gallery/index.js';
 import { ModelRegistry } from '../src/model/registry.js';
 import { OwnerLock, claimForServer, currentOwner, type OwnerRecord } from '../src/owner/index.js';
@@ -30,8 +33,16 @@ const DIM = 8;
 let tmp: string;
 let n = 0;
 
+/** A small real model folder (its own embedding size: the stand-in's vectors are what the gallery gets): `facegate model use` checks that a folder loads. */
+let modelFolder: string;
+
 before(async () => {
   tmp = await mkdtemp(path.join(os.tmpdir(), 'facegate-finetune-lock-'));
+  await initBackend({ quiet: true });
+  modelFolder = path.join(tmp, 'tiny-model');
+  const net = FaceNet.create({ variant: 'mobilefacenet', width: 0.25, inputSize: 64, embeddingSize: 32 }, 1);
+  await saveModel(modelFolder, net, defaultMeta(net, 'base', '1'));
+  net.dispose();
 });
 
 after(async () => {
@@ -47,10 +58,9 @@ async function setup(opts: { modelJson?: boolean } = {}) {
   const galleryDir = path.join(root, 'enrolled');
   const modelsDir = path.join(root, 'models');
   const outDir = path.join(modelsDir, FOLDER);
-  await mkdir(path.join(modelsDir, 'base'), { recursive: true });
-  await writeFile(path.join(modelsDir, 'base', 'model.json'), '{}');
-  await mkdir(outDir, { recursive: true });
-  if (opts.modelJson ?? true) await writeFile(path.join(outDir, 'model.json'), '{}');
+  await cp(modelFolder, path.join(modelsDir, 'base'), { recursive: true });
+  if (opts.modelJson ?? true) await cp(modelFolder, outDir, { recursive: true });
+  else await mkdir(outDir, { recursive: true });
   await new ModelRegistry(modelsDir).use('base');
   const g = await Gallery.open(galleryDir);
   const ids: string[] = [];
