@@ -12,6 +12,7 @@
 import type { Box } from '../vision/types.js';
 import type { Door } from './door.js';
 import type { VerifyOutcome } from './types.js';
+import { distanceToCosine, dot } from '../match/vector.js';
 import { KofNJudge, type JudgeOptions, type KofN, type Observation, type Verdict } from './kofn-judge.js';
 import { ServiceError } from '../service/errors.js';
 import { LivenessSession, type FrameObservation, type LivenessVerdict, type PadSettings } from '../pad/index.js';
@@ -38,18 +39,8 @@ export interface KioskView {
 
 export const DEFAULT_JUDGE: JudgeOptions = { cooldownMs: 4000, windowMs: 5000 };
 
-/** Cosine similarity of two embeddings (unit length: their dot product). */
-function cosine(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
-}
-
 /** The door's threshold as a cosine: "would these two faces match" is "the same person". */
-function sameCosine(o: VerifyOutcome): number {
-  // Unit vectors: squared distance = 2 - 2 cos.
-  return o.metric === 'cosine' ? o.threshold : 1 - (o.threshold * o.threshold) / 2;
-}
+const sameCosine = (o: VerifyOutcome): number => (o.metric === 'cosine' ? o.threshold : distanceToCosine(o.threshold));
 
 export interface StationOptions {
   /** The k-of-n rule now (it lives in the settings, which may change between frames). */
@@ -165,7 +156,8 @@ export class KioskStation {
       return undefined;
     }
     if (!embedding) return undefined;
-    const same = this.#subject ? cosine(this.#subject, embedding) : Number.NaN;
+    // Unit-length embeddings: the dot product is the cosine.
+    const same = this.#subject ? dot(this.#subject, embedding) : Number.NaN;
     if (same >= sameCosine(o)) return same;
     this.#newSubject(embedding);
     return 1;

@@ -4,6 +4,7 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { pidRunning } from '../util/pid.js';
 
 /** Scores of one model on the finetune's evaluation data. */
 export interface FinetuneMetrics {
@@ -85,11 +86,5 @@ export async function writeFinetuneStatus(galleryDir: string, status: FinetuneSt
 export function isStale(s: FinetuneStatus): boolean {
   if (s.state !== 'running') return false;
   if (!Number.isInteger(s.pid) || s.pid <= 0) return true;
-  try {
-    process.kill(s.pid, 0);
-    return false;
-  } catch (err) {
-    // EPERM: alive, but another user's (the nightly unit's) process.
-    return (err as NodeJS.ErrnoException).code !== 'EPERM';
-  }
+  return !pidRunning(s.pid);
 }

@@ -13,6 +13,7 @@ import { link, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { nodeIo, writeFileAtomic } from '../util/atomic-write.js';
+import { pidRunning } from '../util/pid.js';
 
 export const LOCK_FILE = 'owner.lock';
 
@@ -58,12 +59,7 @@ function startTicks(pid: number): string | null {
 /** Is the process that wrote this record still running? */
 export function isAlive(r: OwnerRecord): boolean {
   if (r.boot && BOOT_ID && r.boot !== BOOT_ID) return false;
-  try {
-    process.kill(r.pid, 0);
-  } catch (err) {
-    // EPERM: it exists, under another user.
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-  }
+  if (!pidRunning(r.pid)) return false;
   const now = startTicks(r.pid);
   return !(r.startTicks && now && r.startTicks !== now);
 }

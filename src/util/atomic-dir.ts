@@ -18,6 +18,7 @@ import { chmod, copyFile, link, lstat, mkdir, open, readdir, readlink, realpath,
 import path from 'node:path';
 import { nodeIo, TEMP_FILE, writeFileAtomic, type FileIo } from './atomic-write.js';
 import { listDir } from './list-dir.js';
+import { pidRunning } from './pid.js';
 
 export interface Leftover {
   path: string;
@@ -123,7 +124,7 @@ async function isFolder(p: string): Promise<boolean> {
  * files that were carried over. Returns whether `target` exists now.
  */
 async function clearLeftovers(target: string, io: FileIo): Promise<boolean> {
-  let stale = (await leftoversOf(target)).filter((l) => (l.pid === process.pid ? !inFlight.has(l.path) : !alive(l.pid)));
+  let stale = (await leftoversOf(target)).filter((l) => (l.pid === process.pid ? !inFlight.has(l.path) : !pidRunning(l.pid)));
   let exists = await isFolder(target);
   const back = exists ? undefined : stale.filter((l) => l.kind === 'replaced').sort((a, b) => b.mtimeMs - a.mtimeMs)[0];
   if (back) {
@@ -134,15 +135,6 @@ async function clearLeftovers(target: string, io: FileIo): Promise<boolean> {
   }
   for (const l of stale) await io.remove(l.path);
   return exists;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Links (or copies) every entry of `from` not in `skip` into `to`; temp files of writeFileAtomic stay behind. */
